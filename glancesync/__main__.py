@@ -1,0 +1,7 @@
+"""``python -m glancesync``."""
+
+import sys
+
+from glancesync.cli import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""The ``GlanceSync`` class: the programmer's entry point (seed 002).
+
+It wires the one-way flow together: configuration, listings through the
+facade, the pure plan, then apply. The CLI is a thin layer on top of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from glancesync.apply import ApplyResult, apply_plan
+from glancesync.config import load_settings
+from glancesync.errors import ImageError, UsageError
+from glancesync.facade_api import Facade, MetadataChange
+from glancesync.image import Image, image_from_glance, is_managed_property
+from glancesync.plan import RegionPlan, plan_region
+from glancesync.region import MASTER, RegionRef
+from glancesync.report import dry_run_text, images_table
+from glancesync.selection import MasterCatalog, master_catalog
+from glancesync.settings import Settings
+
+LOG = logging.getLogger(__name__)
+
+ConfigSource = str | os.PathLike[str] | IO[str] | Settings | None
+
+
+class GlanceSync:
+    """Sync the images of a master region to other regions.
+
+    ``config`` is a path, a text stream, a :class:`Settings` value or None
+    (``$GLANCESYNC_CONFIG``, else ``/etc/glancesync.conf``, else the
+    environment). ``config_parameters`` is the old tool's name for it.
+    """
+
+    def __init__(
+        self,
+        config: ConfigSource = None,
+        *,
+        config_parameters: ConfigSource = None,
+        overrides: Sequence[str] = (),
+        facade: Facade | None = None,
+    ) -> None:
+        source = config if config is not None else config_parameters
+        if isinstance(source, Settings):
+            self.settings = source
+        else:
+            self.settings = load_settings(source, overrides)
+        if facade is None:
+            from glancesync.facade import ServersFacade  # heavy: only when talking to clouds
+
+            facade = ServersFacade(self.settings)
+        self.facade: Facade = facade
+        self.master_region = RegionRef(MASTER, self.settings.master_region)
+        self._catalog: MasterCatalog | None = None
+
+    # -- regions ---------------------------------------------------------
+
+    def get_regions(self, omit_master_region: bool = True, target: str = MASTER) -> list[str]:
+        """Full names of the target's regions, minus ``ignore_regions``.
+
+        Master regions come in ``preferable_order`` first; other targets'
+        names are prefixed ``target:`` (decision 12).
+        """
+        return [ref.full for ref in self.region_refs(target, omit_master_region)]
+
+    def region_refs(self, target: str = MASTER, omit_master_region: bool = True) -> list[RegionRef]:
+        """Like :meth:`get_regions`, as :class:`RegionRef` values."""
+        settings = self._target(target)
+        names = [n for n in self.facade.regions(target) if n not in settings.ignore_regions]
+        if target == MASTER:
+            if omit_master_region:
+                names = [n for n in names if n != self.settings.master_region]
+            first = [n for n in self.settings.preferable_order if n in names]
+            names = first + [n for n in names if n not in first]
+        return [RegionRef(target, name) for name in names]
+
+    def resolve_regions(self, names: Sequence[str]) -> list[RegionRef]:
+        """Turn command-line region names into regions, checking each exists.
+
+        ``target:`` stands for every region of that target. An unknown
+        target or region is a usage error: nothing is synced.
+        """
+        if not names:
+            return self.region_refs()
+        refs: list[RegionRef] = []
+        for name in names:
+            ref = RegionRef.parse(name)
+            self._target(ref.target)
+            if not ref.name:
+                refs.extend(self.region_refs(ref.target))
+                continue
+            if ref.name not in self.facade.regions(ref.target):
+                raise UsageError(f"unknown region {ref.full!r}: target {ref.target!r} has no image endpoint there")
+            refs.append(ref)
+        return list(dict.fromkeys(refs))
+
+    def _target(self, name: str) -> Any:
+        try:
+            return self.settings.targets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.settings.targets))
+            raise UsageError(f"unknown target {name!r} (configured: {known})") from None
+
+    def _ref(self, region: str | RegionRef) -> RegionRef:
+        ref = region if isinstance(region, RegionRef) else RegionRef.parse(region)
+        self._target(ref.target)
+        return ref
+
+    # -- planning and syncing -------------------------------------------
+
+    def master_catalog(self) -> MasterCatalog:
+        """The master's syncable images, read once per instance."""
+        if self._catalog is None:
+            images = self.facade.list_images(self.master_region)
+            catalog = master_catalog(images, self.facade.project_id(MASTER))
+            for warning in catalog.warnings:
+                LOG.warning("%s", warning)
+            self._catalog = catalog
+        return self._catalog
+
+    def plan_region(self, region: str | RegionRef) -> RegionPlan:
+        """The region's plan as data: every selected image, its status and action."""
+        ref = self._ref(region)
+        target = self.settings.targets[ref.target]
+        catalog = self.master_catalog()
+        region_images = self.facade.list_images(ref)
+        plan = plan_region(ref, catalog, region_images, target, self.facade.project_id(ref.target))
+        for entry in (*plan.obsolete, *plan.entries):
+            for warning in entry.warnings:
+                LOG.warning("[%s] %s", ref.full, warning)
+        return plan
+
+    def sync_region(self, region: str | RegionRef, dry_run: bool = False) -> ApplyResult | None:
+        """Bring one region in line with the master.
+
+        With ``dry_run`` the plan is printed to stdout and nothing is
+        written anywhere; None is returned.
+        """
+        plan = self.plan_region(region)
+        if dry_run:
+            sys.stdout.write(dry_run_text(plan))
+            return None
+        return apply_plan(plan, self.facade, self.master_region)
+
+    # -- the seed's helpers ----------------------------------------------
+
+    def print_images_master_region(self) -> None:
+        """Print the master images that some target selects, by name."""
+        catalog = self.master_catalog()
+        by_name = {image.name: image for image in catalog.images}
+        sys.stdout.write(images_table(catalog.images, by_name))
+
+    def print_images(self, region: str | RegionRef) -> None:
+        """Print a region's images with the old tool's anomaly markers."""
+        ref = self._ref(region)
+        by_name = {i.name: i for i in self.facade.list_images(self.master_region) if i.status == "active"}
+        sys.stdout.write(images_table(self._own_and_public(ref), by_name))
+
+    def get_images_region(self, region: str | RegionRef) -> list[dict[str, Any]]:
+        """The project's images and the public ones, as Glance describes them."""
+        return [dict(image.raw) for image in self._own_and_public(self._ref(region))]
+
+    def _own_and_public(self, ref: RegionRef) -> list[Image]:
+        project = self.facade.project_id(ref.target)
+        return [
+            image
+            for image in self.facade.list_images(ref)
+            if image.owner == project or image.is_public
+        ]
+
+    def backup_glancemetadata_region(
+        self, region: str | RegionRef, path: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Save the region's image metadata as JSON Lines; return the file.
+
+        The file is written under a temporary name and renamed once
+        complete, so a backup is never half-written (decision 22).
+        """
+        ref = self._ref(region)
+        directory = Path(path) if path is not None else Path.cwd()
+        directory.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d_%H%M%S")
+        final = directory / f"backup_{ref.file_stem}_{stamp}.jsonl"
+        images = self.get_images_region(ref)
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".backup_", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as stream:
+                for image in images:
+                    stream.write(json.dumps(image, sort_keys=True, default=str) + "\n")
+            os.replace(temporary, final)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return final
+
+    def delete_image(self, region: str | RegionRef, uuid: str, confirm: bool = True) -> bool:
+        """Delete an image; asks on the terminal first unless ``confirm`` is False."""
+        ref = self._ref(region)
+        image = self.facade.get_image(ref, uuid)
+        if confirm:
+            answer = input(f"Delete image {image.name!r} ({uuid}) in {ref.full}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                return False
+        if image.owner != self.facade.project_id(ref.target):
+            raise ImageError(ref.full, image.name, "belongs to another project; not deleted")
+        self.facade.delete_image(ref, uuid)
+        return True
+
+    def update_metadata_image(self, region: str | RegionRef, image: Image | Mapping[str, Any]) -> Image:
+        """Make the region's image (found by ``image``'s id) carry ``image``'s metadata.
+
+        The name, visibility and user properties may change; the id cannot.
+        Properties missing from ``image`` are left as they are.
+        """
+        ref = self._ref(region)
+        wanted = image if isinstance(image, Image) else image_from_glance(image)
+        current = self.facade.get_image(ref, wanted.id)
+        change = MetadataChange(
+            name=wanted.name if wanted.name and wanted.name != current.name else None,
+            visibility=wanted.visibility if wanted.visibility != current.visibility else None,
+            set_properties={
+                k: v
+                for k, v in wanted.properties.items()
+                if is_managed_property(k) and current.properties.get(k) != v
+            },
+        )
+        return self.facade.update_image(ref, wanted.id, change)

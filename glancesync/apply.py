@@ -1,0 +1,159 @@
+"""Carry out a region plan through the facade, in plan order.
+
+An error tied to one image skips that image; an error tied to the region
+stops this region only. Every outcome is kept, so the caller can log,
+count and choose the exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from glancesync.errors import ImageError, RegionError
+from glancesync.facade_api import Facade, MetadataChange
+from glancesync.image import Image
+from glancesync.plan import Action, PlannedImage, RegionPlan
+from glancesync.region import RegionRef
+from glancesync.transfer import copy_image_data
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one step of the plan."""
+
+    image: str
+    step: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The account of one region's sync."""
+
+    region: RegionRef
+    plan: RegionPlan
+    outcomes: tuple[Outcome, ...] = ()
+    region_error: str | None = None
+    bytes_uploaded: int = 0
+    images_uploaded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """A region error, a failed step, or an image left in an error status."""
+        return (
+            self.region_error is not None
+            or any(not o.ok for o in self.outcomes)
+            or self.plan.has_errors
+        )
+
+
+@dataclass
+class _Run:
+    """Mutable bookkeeping of one apply; it never leaves this module."""
+
+    region: RegionRef
+    outcomes: list[Outcome] = field(default_factory=list)
+    uploaded: dict[str, str] = field(default_factory=dict)
+    bytes_uploaded: int = 0
+
+    def record(self, image: str, step: str, error: ImageError | None = None) -> None:
+        if error is None:
+            LOG.info("[%s] %s %s: done", self.region.full, step, image)
+            self.outcomes.append(Outcome(image, step, True))
+        else:
+            LOG.error("[%s] %s %s failed: %s", self.region.full, step, image, error.detail)
+            self.outcomes.append(Outcome(image, step, False, error.detail))
+
+
+def apply_plan(plan: RegionPlan, facade: Facade, source: RegionRef) -> ApplyResult:
+    """Metadata first, then uploads smallest first, then AMI fix-ups."""
+    started = time.monotonic()
+    run = _Run(plan.region)
+    region_error = None
+    try:
+        for entry in plan.metadata_steps():
+            _guarded(run, entry, str(entry.action), lambda e=entry: _update(facade, plan, e))
+        for entry in plan.upload_steps():
+            _guarded(run, entry, str(entry.action), lambda e=entry: _upload(facade, source, run, e))
+        for entry in plan.ami_steps():
+            _guarded(run, entry, "ami_fixup", lambda e=entry: _fix_ami(facade, run, e))
+    except RegionError as error:
+        LOG.error("[%s] region failed: %s", plan.region.full, error.detail)
+        region_error = error.detail
+    return ApplyResult(
+        region=plan.region,
+        plan=plan,
+        outcomes=tuple(run.outcomes),
+        region_error=region_error,
+        bytes_uploaded=run.bytes_uploaded,
+        images_uploaded=len(run.uploaded),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _guarded(run: _Run, entry: PlannedImage, step: str, work: Callable[[], None]) -> None:
+    try:
+        work()
+    except ImageError as error:
+        run.record(entry.master.name, step, error)
+    else:
+        run.record(entry.master.name, step)
+
+
+def _update(facade: Facade, plan: RegionPlan, entry: PlannedImage) -> None:
+    assert entry.region_image is not None
+    facade.update_image(plan.region, entry.region_image.id, entry.change)
+
+
+def _upload(facade: Facade, source: RegionRef, run: _Run, entry: PlannedImage) -> None:
+    """Create, fill and verify the new image; only then retire the old one."""
+    region, old, spec = run.region, entry.region_image, entry.new_image
+    assert spec is not None
+    if entry.action is Action.REPLACE and old is not None and old.protected:
+        raise ImageError(region.full, entry.master.name, "the image to replace is protected")
+    for leftover in entry.leftovers:
+        LOG.info("[%s] deleting unfinished %s (%s)", region.full, leftover.name, leftover.id)
+        facade.delete_image(region, leftover.id)
+    if entry.action is Action.RENAME_AND_UPLOAD and old is not None:
+        facade.update_image(region, old.id, entry.change)
+    record: Image = facade.create_image(region, spec)
+    try:
+        run.bytes_uploaded += copy_image_data(facade, source, entry.master, region, record.id)
+    except (ImageError, RegionError):
+        _discard(facade, region, record)
+        raise
+    run.uploaded[entry.master.name] = record.id
+    if entry.action is Action.REPLACE and old is not None:
+        facade.delete_image(region, old.id)
+
+
+def _discard(facade: Facade, region: RegionRef, record: Image) -> None:
+    """Remove a record whose upload failed: a half-written image must not stay."""
+    try:
+        facade.delete_image(region, record.id)
+    except (ImageError, RegionError) as error:
+        LOG.error("[%s] could not delete unfinished image %s: %s", region.full, record.id, error)
+
+
+def _fix_ami(facade: Facade, run: _Run, entry: PlannedImage) -> None:
+    """Point kernel_id/ramdisk_id at the images uploaded in this run."""
+    target_id = run.uploaded.get(entry.master.name)
+    if target_id is None and entry.region_image is not None and not entry.action.uploads:
+        target_id = entry.region_image.id
+    if target_id is None:
+        raise ImageError(run.region.full, entry.master.name, "image was not uploaded")
+    missing = sorted(name for name in entry.awaits.values() if name not in run.uploaded)
+    if missing:
+        raise ImageError(
+            run.region.full, entry.master.name, f"{', '.join(missing)} was not uploaded"
+        )
+    ids = {key: run.uploaded[name] for key, name in entry.awaits.items()}
+    change = replace(MetadataChange(), set_properties=ids)
+    facade.update_image(run.region, target_id, change)

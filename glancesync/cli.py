@@ -1,0 +1,231 @@
+"""The ``glancesync`` command (``./sync.py``).
+
+Reports (CSV, JSON, plans, summaries) go to stdout and logs to stderr, so
+either can be piped. A usage or configuration error is one line on stderr
+and exit code 2, found before any client library is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from glancesync import __version__
+from glancesync.api import GlanceSync
+from glancesync.apply import apply_plan
+from glancesync.config import load_settings
+from glancesync.errors import ConfigError, GlanceSyncError, RegionError, UsageError
+from glancesync.facade_api import Facade
+from glancesync.region import RegionRef
+from glancesync.regionrun import RegionReport, new_run_dir, run_parallel, run_sequential
+from glancesync.report import dry_run_text, plan_rows, status_csv, summary_line
+from glancesync.settings import Settings
+
+LOG = logging.getLogger("glancesync")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+EPILOG = """\
+regions:
+  Region          a region of the master target
+  target:Region   a region of another target (a section of the config file)
+  target:         every region of that target, minus its ignore_regions
+
+examples:
+  glancesync                              sync every region of the master target
+  glancesync RegionTwo other:OtherOne     sync two regions
+  glancesync --dry-run --parallel         show what a sync would do, nothing is written
+  glancesync --show-status other:         CSV status,region,image for monitoring
+  glancesync --show-status --format json  the same rows with ids, size and checksum
+  glancesync --config rename=any RegionTwo    override a key of [DEFAULT]
+  glancesync --config other.forcesyncs=UUID other:
+
+exit codes: 0 all good; 1 a region failed or an image is in an error status
+(for --show-status and --dry-run: a region could not be read);
+2 usage or configuration error; 130 interrupted.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is a single line (decision 16)."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"glancesync: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="glancesync",
+        description="Keep the Glance images of many OpenStack regions in step with a master region.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("regions", nargs="*", metavar="REGION", help="regions to work on (default: all of the master target)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="print what a sync would do; write nothing")
+    mode.add_argument("--show-status", action="store_true", help="print status,region,image for every selected image")
+    mode.add_argument("--show-regions", action="store_true", help="print every region of every target on one line")
+    mode.add_argument("--make-backup", nargs="?", const=".", metavar="DIR", help="save each region's image metadata as JSON Lines in DIR (default: .)")
+    parser.add_argument("--parallel", action="store_true", help="one child process per region, at most [main] max_children at once (sync and --dry-run)")
+    parser.add_argument("--format", choices=("csv", "json"), default=None, help="report format of --show-status (csv) and --dry-run (text) ")
+    parser.add_argument("--config", nargs="*", default=None, metavar="KEY=VALUE", help="override settings: section.key=value, or key=value for [DEFAULT]")
+    parser.add_argument("--config-file", metavar="PATH", help="configuration file (default: $GLANCESYNC_CONFIG, else /etc/glancesync.conf)")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more log detail on stderr (-vv: HTTP requests too)")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    parser.add_argument("--version", action="version", version=f"glancesync {__version__}")
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # The HTTP libraries are chatty; their debug log is opt-in with -vv.
+    noisy = logging.DEBUG if verbose > 1 else logging.WARNING
+    for name in ("keystoneauth", "glanceclient", "urllib3", "stevedore", "openstack"):
+        logging.getLogger(name).setLevel(noisy)
+
+
+def _split_arguments(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Regions and overrides may come in any order after --config (decision 19)."""
+    if args.config is None:
+        return list(args.regions), []
+    words = [*args.config, *args.regions]
+    return [w for w in words if "=" not in w], [w for w in words if "=" in w]
+
+
+FacadeFactory = Callable[[Settings], Facade]
+
+
+def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None = None) -> int:
+    """Run the command; return its exit code."""
+    args = build_parser().parse_args(argv)
+    regions, overrides = _split_arguments(args)
+    if args.format and not (args.show_status or args.dry_run):
+        return _usage("--format goes with --show-status or --dry-run")
+    if args.parallel and not (args.dry_run or not (args.show_status or args.show_regions or args.make_backup)):
+        return _usage("--parallel goes with a sync or --dry-run")
+    try:
+        settings = load_settings(args.config_file, overrides)
+    except ConfigError as error:
+        return _usage(str(error))
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return _run(args, settings, regions, facade_factory)
+    except KeyboardInterrupt:
+        sys.stderr.write("glancesync: interrupted\n")
+        return EXIT_INTERRUPTED
+    except UsageError as error:
+        return _usage(str(error))
+
+
+def _usage(message: str) -> int:
+    sys.stderr.write(f"glancesync: error: {message}\n")
+    return EXIT_USAGE
+
+
+def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    names: list[str],
+    facade_factory: FacadeFactory | None,
+) -> int:
+    facade = facade_factory(settings) if facade_factory else None
+    sync = GlanceSync(settings, facade=facade)
+    if args.show_regions:
+        return _show_regions(sync)
+    try:
+        regions = sync.resolve_regions(names)
+    except RegionError as error:
+        LOG.error("%s", error)
+        return EXIT_FAILED
+    if args.make_backup is not None:
+        return _make_backups(sync, regions, args.make_backup)
+    if not (args.show_status or args.dry_run):
+        try:
+            sync.master_catalog()
+        except RegionError as error:
+            LOG.error("master unreachable, no region touched: %s", error)
+            return EXIT_FAILED
+    work = _region_work(sync, args)
+    if args.parallel and settings.max_children > 1:
+        run_dir = new_run_dir(settings.log_dir)
+        LOG.info("logs of this run: %s", run_dir)
+        reports = run_parallel(regions, work, settings.max_children, run_dir)
+    else:
+        reports = run_sequential(regions, work)
+    _print_reports(reports, args)
+    return EXIT_FAILED if any(report.failed for report in reports) else EXIT_OK
+
+
+def _region_work(sync: GlanceSync, args: argparse.Namespace) -> Callable[[RegionRef], RegionReport]:
+    """The work of one region in this mode: plan, then report or apply."""
+    report_only = args.show_status or args.dry_run
+
+    def work(region: RegionRef) -> RegionReport:
+        try:
+            plan = sync.plan_region(region)
+        except RegionError as error:
+            LOG.error("%s", error)
+            return RegionReport(region.full, True, error=error.detail)
+        rows = tuple(plan_rows(plan, with_action=bool(args.dry_run)))
+        if report_only:
+            text = dry_run_text(plan) if args.dry_run else ""
+            return RegionReport(region.full, False, rows=rows, text=text)
+        result = apply_plan(plan, sync.facade, sync.master_region)
+        line = summary_line(result)
+        LOG.info("%s", line)
+        return RegionReport(region.full, result.failed, text=line + "\n")
+
+    return work
+
+
+def _print_reports(reports: list[RegionReport], args: argparse.Namespace) -> None:
+    for report in reports:
+        if report.error:
+            LOG.error("[%s] failed: %s", report.region, report.error)
+    if args.format == "json":
+        rows = [row for report in reports for row in report.rows]
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+    elif args.show_status:
+        sys.stdout.write(status_csv(row for report in reports for row in report.rows))
+    else:
+        for report in reports:
+            sys.stdout.write(report.text if not report.error else f"{report.region}: FAILED; {report.error}\n")
+    sys.stdout.flush()
+
+
+def _show_regions(sync: GlanceSync) -> int:
+    names: list[str] = []
+    failed = False
+    for target in sync.settings.targets:
+        try:
+            names.extend(sync.get_regions(target=target))
+        except RegionError as error:
+            LOG.error("%s", error)
+            failed = True
+    sys.stdout.write(" ".join(names) + "\n")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _make_backups(sync: GlanceSync, regions: list[RegionRef], directory: str) -> int:
+    failed = False
+    for region in regions:
+        try:
+            path = sync.backup_glancemetadata_region(region, directory)
+        except GlanceSyncError as error:
+            LOG.error("%s", error)
+            failed = True
+        else:
+            sys.stdout.write(f"{region.full}: {path}\n")
+    return EXIT_FAILED if failed else EXIT_OK
+

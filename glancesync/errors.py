@@ -1,0 +1,64 @@
+"""Exception types of glancesync.
+
+Each error carries what it is about (file, section and key; or region and
+image) so the CLI can print one line an operator can act on, and so the
+apply step knows whether to skip an image or give up on a whole region.
+"""
+
+from __future__ import annotations
+
+
+class GlanceSyncError(Exception):
+    """Base of every error glancesync raises on purpose."""
+
+
+class ConfigError(GlanceSyncError):
+    """A configuration problem, found at load time (exit code 2)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        section: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.path = path
+        self.section = section
+        self.key = key
+        self.detail = message
+        where = []
+        if path:
+            where.append(path)
+        if section:
+            where.append(f"[{section}]")
+        if key:
+            where.append(key)
+        prefix = " ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class UsageError(GlanceSyncError):
+    """A command-line problem: bad option or unknown region (exit code 2)."""
+
+
+class RegionError(GlanceSyncError):
+    """A failure that stops work on one region (auth, unreachable, 5xx...).
+
+    The other regions go on; the run exits with code 1.
+    """
+
+    def __init__(self, region: str, message: str) -> None:
+        self.region = region
+        self.detail = message
+        super().__init__(f"region {region}: {message}")
+
+
+class ImageError(GlanceSyncError):
+    """A failure tied to one image in one region: skip it and go on."""
+
+    def __init__(self, region: str, image: str, message: str) -> None:
+        self.region = region
+        self.image = image
+        self.detail = message
+        super().__init__(f"region {region}, image {image}: {message}")

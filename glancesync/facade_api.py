@@ -1,0 +1,105 @@
+"""What the rest of glancesync may ask of OpenStack.
+
+:class:`Facade` is the contract. The real implementation
+(:class:`glancesync.facade.ServersFacade`) speaks Keystone v3 and Glance v2;
+the tests use an in-memory cloud with the same behaviour. Nothing outside a
+facade imports keystoneauth1, glanceclient or keystoneclient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from glancesync.image import Image
+from glancesync.region import RegionRef
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """The record to create in a region before its data is uploaded."""
+
+    name: str
+    visibility: str
+    disk_format: str | None
+    container_format: str | None
+    min_ram: int = 0
+    min_disk: int = 0
+    protected: bool = False
+    hidden: bool = False
+    tags: tuple[str, ...] = ()
+    properties: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class MetadataChange:
+    """A minimal change to an existing image: only what differs.
+
+    ``None`` means "leave as it is". Properties not named here are never
+    touched, so a region's local properties survive.
+    """
+
+    name: str | None = None
+    visibility: str | None = None
+    set_properties: Mapping[str, Any] = field(default_factory=_empty)
+    remove_properties: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        """Whether applying this change would send nothing."""
+        return (
+            self.name is None
+            and self.visibility is None
+            and not self.set_properties
+            and not self.remove_properties
+        )
+
+
+class Facade(Protocol):
+    """Every operation glancesync needs from Keystone and Glance.
+
+    Methods raise :class:`glancesync.errors.RegionError` for failures of the
+    region as a whole (authentication, unreachable endpoint, repeated 5xx)
+    and :class:`glancesync.errors.ImageError` for failures tied to one image.
+    """
+
+    def regions(self, target: str) -> list[str]:
+        """Names of the target's regions that have an ``image`` endpoint."""
+        ...
+
+    def project_id(self, target: str) -> str:
+        """The id of the project the target's credentials are scoped to."""
+        ...
+
+    def list_images(self, region: RegionRef) -> list[Image]:
+        """Every image the project can see in the region, hidden ones included."""
+        ...
+
+    def get_image(self, region: RegionRef, image_id: str) -> Image:
+        """One image, fresh from the server."""
+        ...
+
+    def create_image(self, region: RegionRef, spec: NewImage) -> Image:
+        """Create an image record (status ``queued``); no data yet."""
+        ...
+
+    def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
+        """Stream ``data`` into the record ``image_id``."""
+        ...
+
+    def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
+        """Stream an image's data in chunks."""
+        ...
+
+    def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
+        """Apply a minimal metadata change and return the updated image."""
+        ...
+
+    def delete_image(self, region: RegionRef, image_id: str) -> None:
+        """Delete an image."""
+        ...

@@ -1,0 +1,455 @@
+"""The region plan: what state each image is in, and what to do about it.
+
+:func:`plan_region` is a pure function. ``--show-status`` and ``--dry-run``
+print its result and sync applies it, so the status an operator reads and
+the work glancesync does can never disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from glancesync.facade_api import MetadataChange, NewImage
+from glancesync.image import AMI_KEYS, Image
+from glancesync.region import RegionRef
+from glancesync.selection import OBSOLETE_SUFFIX, MasterCatalog, is_selected
+from glancesync.settings import TargetSettings
+
+#: Region images in these states are records a run created and never
+#: finished. They are not copies of anything, and are removed before upload.
+LEFTOVER_STATES = frozenset({"queued", "saving", "killed"})
+#: States in which a region image counts as present.
+PRESENT_STATES = frozenset({"active", "deactivated"})
+RENAMED_SUFFIX = ".old"
+BACKUP_SUFFIX = ".bak"
+
+
+class Status(str, enum.Enum):
+    """The nine statuses of the seed manual."""
+
+    OK = "ok"
+    OK_STALLED_CHECKSUM = "ok_stalled_checksum"
+    ERROR_CHECKSUM = "error_checksum"
+    ERROR_AMI = "error_ami"
+    PENDING_METADATA = "pending_metadata"
+    PENDING_UPLOAD = "pending_upload"
+    PENDING_REPLACE = "pending_replace"
+    PENDING_RENAME = "pending_rename"
+    PENDING_AMI = "pending_ami"
+
+    @property
+    def is_error(self) -> bool:
+        return self in (Status.ERROR_CHECKSUM, Status.ERROR_AMI)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Status.OK, Status.OK_STALLED_CHECKSUM)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Action(str, enum.Enum):
+    """What apply does with one plan entry."""
+
+    NONE = "none"
+    UPDATE_METADATA = "update_metadata"
+    UPLOAD = "upload"
+    RENAME_AND_UPLOAD = "rename_and_upload"
+    REPLACE = "replace"
+    RENAME_OBSOLETE = "rename_obsolete"
+    UPDATE_OBSOLETE = "update_obsolete"
+
+    @property
+    def uploads(self) -> bool:
+        return self in (Action.UPLOAD, Action.RENAME_AND_UPLOAD, Action.REPLACE)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_NO_CHANGE = MetadataChange()
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One master image in one region: its status and the work it needs."""
+
+    master: Image
+    status: Status
+    action: Action
+    #: The region's image this entry is about (kept, updated, renamed or replaced).
+    region_image: Image | None = None
+    #: Metadata change for ``region_image`` (update, rename to ``.old``, obsolete).
+    change: MetadataChange = _NO_CHANGE
+    #: The record to create when the action uploads.
+    new_image: NewImage | None = None
+    #: AMI keys waiting for an image uploaded in this run: key -> image name.
+    awaits: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+    #: Unfinished records of an earlier run, deleted before the upload.
+    leftovers: tuple[Image, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """Everything one region needs, in the order it must be done."""
+
+    region: RegionRef
+    #: One entry per selected master image, smallest first.
+    entries: tuple[PlannedImage, ...] = ()
+    #: Renames and updates of obsolete images (not part of the status report).
+    obsolete: tuple[PlannedImage, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def synchronised(self) -> bool:
+        """True only when nothing is pending and nothing is in error."""
+        return all(entry.status.is_final for entry in self.entries) and all(
+            entry.action is Action.NONE for entry in self.obsolete
+        )
+
+    @property
+    def has_errors(self) -> bool:
+        return any(entry.status.is_error for entry in self.entries)
+
+    def metadata_steps(self) -> list[PlannedImage]:
+        """Metadata work, done before any upload (it is cheap and safe)."""
+        updates = [e for e in self.entries if e.action is Action.UPDATE_METADATA]
+        return [e for e in self.obsolete if e.action is not Action.NONE] + updates
+
+    def upload_steps(self) -> list[PlannedImage]:
+        """Uploads, smallest first, so a full region is found early."""
+        return [e for e in self.entries if e.action.uploads]
+
+    def ami_steps(self) -> list[PlannedImage]:
+        """AMI fix-ups, last: they wait for kernels and ramdisks uploaded before."""
+        return [e for e in self.entries if e.awaits]
+
+
+def plan_region(
+    region: RegionRef,
+    catalog: MasterCatalog,
+    region_images: Sequence[Image],
+    target: TargetSettings,
+    project_id: str | None,
+) -> RegionPlan:
+    """Decide the status and action of every selected master image in ``region``.
+
+    ``project_id`` is the project of the target's credentials: region images
+    of other projects are never modified and, with ``only_tenant_images``,
+    not even looked at.
+    """
+    mine = [i for i in region_images if project_id is None or i.owner == project_id]
+    visible = mine if target.only_tenant_images else list(region_images)
+    leftovers = _by_name(i for i in mine if i.status in LEFTOVER_STATES)
+    present = [i for i in visible if i.status in PRESENT_STATES]
+
+    obsolete: list[PlannedImage] = []
+    if target.support_obsolete_images:
+        obsolete = _plan_obsolete(catalog.obsolete, present, project_id, target)
+        consumed = {entry.region_image.id for entry in obsolete if entry.region_image}
+        present = [i for i in present if i.id not in consumed]
+    by_name = _by_name(present)
+
+    selected = sorted(
+        (image for image in catalog.images if is_selected(image, target)),
+        key=lambda image: (image.size, image.name),
+    )
+    base = {
+        image.name: _plan_content(image, by_name.get(image.name, ()), target, project_id)
+        for image in selected
+    }
+    entries = []
+    for image in selected:
+        entry = _plan_ami(base[image.name], catalog, base, by_name)
+        if entry.action.uploads:
+            entry = replace(entry, leftovers=tuple(leftovers.get(image.name, ())))
+        entries.append(entry)
+    return RegionPlan(
+        region=region,
+        entries=tuple(entries),
+        obsolete=tuple(obsolete),
+        warnings=catalog.warnings,
+    )
+
+
+def _by_name(images: Iterable[Image]) -> dict[str, list[Image]]:
+    result: dict[str, list[Image]] = {}
+    for image in sorted(images, key=lambda i: (i.created_at, i.id)):
+        result.setdefault(image.name, []).append(image)
+    return result
+
+
+def _plan_content(
+    master: Image,
+    candidates: Sequence[Image],
+    target: TargetSettings,
+    project_id: str | None,
+) -> PlannedImage:
+    """Status from the image's own content, before AMI references are looked at."""
+    if not candidates:
+        return PlannedImage(
+            master,
+            Status.PENDING_UPLOAD,
+            Action.UPLOAD,
+            new_image=new_image_for(master, target),
+        )
+    matching = [c for c in candidates if c.same_content(master)]
+    # Prefer our own copy when several hold the right bytes.
+    matching.sort(key=lambda c: c.owner != project_id)
+    chosen = matching[0] if matching else _prefer_own(candidates, project_id)
+    warnings = tuple(
+        f"region has another image named {master.name!r} ({other.id}); it is left alone"
+        for other in candidates
+        if other.id != chosen.id
+    )
+    foreign = project_id is not None and chosen.owner != project_id
+    if matching:
+        change = _NO_CHANGE if foreign else metadata_change(master, chosen, target)
+        status = Status.OK if change.is_empty() else Status.PENDING_METADATA
+        action = Action.NONE if change.is_empty() else Action.UPDATE_METADATA
+        return PlannedImage(master, status, action, chosen, change, warnings=warnings)
+    if foreign:
+        warning = (
+            f"image {master.name!r} in the region belongs to another project "
+            f"({chosen.owner}) and has another checksum; it is never modified"
+        )
+        return PlannedImage(
+            master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
+        )
+    return _plan_conflict(master, chosen, target, warnings)
+
+
+def _prefer_own(candidates: Sequence[Image], project_id: str | None) -> Image:
+    own = [c for c in candidates if project_id is None or c.owner == project_id]
+    return own[0] if own else candidates[0]
+
+
+def _plan_conflict(
+    master: Image, chosen: Image, target: TargetSettings, warnings: tuple[str, ...]
+) -> PlannedImage:
+    """Same name, other bytes: the conflict lists decide, in documented order.
+
+    rename is tried before replace because it keeps the old image.
+    """
+    sums = chosen.checksums()
+    if target.dontupdate.names(sums):
+        return PlannedImage(master, Status.OK_STALLED_CHECKSUM, Action.NONE, chosen)
+    if target.rename.names(sums) or (
+        target.rename.any and not target.replace.names(sums)
+    ):
+        return PlannedImage(
+            master,
+            Status.PENDING_RENAME,
+            Action.RENAME_AND_UPLOAD,
+            chosen,
+            rename_change(chosen, target),
+            new_image=new_image_for(master, target),
+            warnings=warnings,
+        )
+    if target.replace.names(sums) or target.replace.any:
+        return PlannedImage(
+            master,
+            Status.PENDING_REPLACE,
+            Action.REPLACE,
+            chosen,
+            new_image=new_image_for(master, target),
+            warnings=warnings,
+        )
+    if target.dontupdate.any:
+        return PlannedImage(master, Status.OK_STALLED_CHECKSUM, Action.NONE, chosen)
+    warning = (
+        f"image {master.name!r} has checksum {chosen.checksum} in the region and "
+        f"{master.checksum} on the master: list it in dontupdate, rename or replace"
+    )
+    return PlannedImage(
+        master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
+    )
+
+
+def _plan_ami(
+    entry: PlannedImage,
+    catalog: MasterCatalog,
+    base: Mapping[str, PlannedImage],
+    by_name: Mapping[str, Sequence[Image]],
+) -> PlannedImage:
+    """Resolve kernel_id and ramdisk_id to this region's UUIDs.
+
+    An image's own checksum conflict has the last word; only an image whose
+    content is fine (missing, or present with the right bytes) gets
+    ``pending_ami`` or ``error_ami``. Only real region UUIDs are ever written.
+    """
+    refs = {key: entry.master.properties[key] for key in AMI_KEYS if key in entry.master.properties}
+    if not refs or entry.status in (Status.ERROR_CHECKSUM, Status.OK_STALLED_CHECKSUM):
+        return entry
+    resolved: dict[str, str] = {}
+    awaits: dict[str, str] = {}
+    problems: list[str] = []
+    for key, master_id in refs.items():
+        ref = catalog.by_id.get(str(master_id))
+        if ref is None:
+            problems.append(f"{key} {master_id} is not an image of the master")
+            continue
+        dependency = base.get(ref.name)
+        if dependency is not None:
+            if dependency.status.is_error:
+                problems.append(f"{key} image {ref.name!r} is in {dependency.status}")
+            elif dependency.action.uploads:
+                awaits[key] = ref.name
+            elif dependency.region_image is not None:
+                resolved[key] = dependency.region_image.id
+            continue
+        copies = [i for i in by_name.get(ref.name, ()) if i.same_content(ref)]
+        if copies:
+            resolved[key] = copies[0].id
+        else:
+            problems.append(f"{key} image {ref.name!r} is not selected for sync")
+
+    own_content_fine = entry.status in (
+        Status.OK,
+        Status.PENDING_METADATA,
+        Status.PENDING_UPLOAD,
+    )
+    if entry.new_image is not None:
+        new_image = replace(
+            entry.new_image, properties=_frozen({**entry.new_image.properties, **resolved})
+        )
+        entry = replace(entry, new_image=new_image, awaits=_frozen(awaits))
+    if problems and own_content_fine:
+        warning = f"image {entry.master.name!r}: " + "; ".join(problems)
+        return replace(
+            entry,
+            status=Status.ERROR_AMI,
+            action=Action.NONE,
+            change=_NO_CHANGE,
+            new_image=None,
+            awaits=_frozen({}),
+            warnings=(*entry.warnings, warning),
+        )
+    if entry.region_image is not None and entry.status in (Status.OK, Status.PENDING_METADATA):
+        current = entry.region_image.properties
+        fixes = {k: v for k, v in resolved.items() if current.get(k) != v}
+        change = entry.change
+        if fixes:
+            change = replace(change, set_properties=_frozen({**change.set_properties, **fixes}))
+        entry = replace(
+            entry,
+            change=change,
+            awaits=_frozen(awaits),
+            status=Status.PENDING_METADATA if not change.is_empty() else entry.status,
+            action=Action.UPDATE_METADATA if not change.is_empty() else entry.action,
+        )
+    if awaits and own_content_fine:
+        entry = replace(entry, status=Status.PENDING_AMI)
+    return entry
+
+
+def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
+    """The master's properties a region gets (decision 4); AMI keys aside."""
+    keys = target.metadata_set or master.properties.keys()
+    return {
+        key: master.properties[key]
+        for key in keys
+        if key in master.properties and key not in AMI_KEYS
+    }
+
+
+def new_image_for(master: Image, target: TargetSettings) -> NewImage:
+    """The record to create in a region for ``master``: system fields always travel."""
+    return NewImage(
+        name=master.name,
+        visibility=master.visibility,
+        disk_format=master.disk_format,
+        container_format=master.container_format,
+        min_ram=master.min_ram,
+        min_disk=master.min_disk,
+        protected=master.protected,
+        hidden=master.hidden,
+        tags=master.tags,
+        properties=_frozen(copied_properties(master, target)),
+    )
+
+
+def metadata_change(master: Image, region_image: Image, target: TargetSettings) -> MetadataChange:
+    """What makes a same-content region image match the master (decisions 5, 7).
+
+    With ``metadata_set``, the listed properties are made equal, removals
+    included. Without it, properties are added and replaced, never removed.
+    ``os_hidden`` is the region's own business after upload.
+    """
+    wanted = copied_properties(master, target)
+    current = region_image.properties
+    set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
+    removed: tuple[str, ...] = ()
+    if target.metadata_set:
+        removed = tuple(
+            sorted(k for k in target.metadata_set if k in current and k not in wanted)
+        )
+    visibility = master.visibility if region_image.visibility != master.visibility else None
+    return MetadataChange(
+        visibility=visibility,
+        set_properties=_frozen(set_properties),
+        remove_properties=removed,
+    )
+
+
+def rename_change(old: Image, target: TargetSettings) -> MetadataChange:
+    """Turn the region's old image into ``NAME.old``: private, answering to nothing.
+
+    Its properties that are in ``metadata_set`` become ``PROP.bak`` so that
+    selection rules and users no longer take it for the current image.
+    """
+    moved = {k: old.properties[k] for k in sorted(target.metadata_set) if k in old.properties}
+    return MetadataChange(
+        name=old.name + RENAMED_SUFFIX,
+        visibility="private" if old.visibility != "private" else None,
+        set_properties=_frozen({k + BACKUP_SUFFIX: v for k, v in moved.items()}),
+        remove_properties=tuple(moved),
+    )
+
+
+def _plan_obsolete(
+    obsolete: Sequence[Image],
+    present: Sequence[Image],
+    project_id: str | None,
+    target: TargetSettings,
+) -> list[PlannedImage]:
+    """Follow the master when it marks an image ``NAME_obsolete``.
+
+    Only our own region copies with the same bytes are touched: the region's
+    ``NAME`` is renamed, and an existing ``NAME_obsolete`` gets the master's
+    visibility and ``obsolete_syncprops``.
+    """
+    own = [i for i in present if project_id is None or i.owner == project_id]
+    entries = []
+    for master in sorted(obsolete, key=lambda i: (i.size, i.name)):
+        base_name = master.name[: -len(OBSOLETE_SUFFIX)]
+        for image in own:
+            if not image.same_content(master) or image.name not in (base_name, master.name):
+                continue
+            props = {
+                k: master.properties[k]
+                for k in sorted(target.obsolete_syncprops)
+                if k in master.properties and image.properties.get(k) != master.properties[k]
+            }
+            change = MetadataChange(
+                name=master.name if image.name != master.name else None,
+                visibility=master.visibility if image.visibility != master.visibility else None,
+                set_properties=_frozen(props),
+            )
+            if change.is_empty():
+                continue
+            action = Action.RENAME_OBSOLETE if change.name else Action.UPDATE_OBSOLETE
+            entries.append(
+                PlannedImage(master, Status.PENDING_METADATA, action, image, change)
+            )
+    return entries

@@ -1,0 +1,113 @@
+"""Running one mode over many regions, one after another or in child processes.
+
+Each region's work returns a :class:`RegionReport`, a plain picklable value,
+so a child process can hand it back to the parent, which prints reports in
+region order: output never interleaves, whatever finished first.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue as queue_module
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from glancesync.region import RegionRef
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegionReport:
+    """What one region's run produced."""
+
+    region: str
+    failed: bool
+    #: Report rows (status or dry-run), as plain dicts.
+    rows: tuple[dict[str, Any], ...] = ()
+    #: Text for stdout (dry-run plan, summary line).
+    text: str = ""
+    error: str | None = None
+
+
+RegionWork = Callable[[RegionRef], RegionReport]
+
+
+def run_sequential(regions: Sequence[RegionRef], work: RegionWork) -> list[RegionReport]:
+    """One region after the other; a failing region never stops the next."""
+    return [work(region) for region in regions]
+
+
+def new_run_dir(log_dir: str | os.PathLike[str]) -> Path:
+    """A fresh ``sync_YYYYmmdd_HHMMSS[_N]`` directory (decision 20).
+
+    ``mkdir`` without ``exist_ok`` is the collision check: two runs in the
+    same second get different directories.
+    """
+    base = Path(log_dir)
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d_%H%M%S")
+    for attempt in range(1000):
+        candidate = base / (f"sync_{stamp}" if attempt == 0 else f"sync_{stamp}_{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise OSError(f"cannot create a run directory in {base}")
+
+
+def _child(work: RegionWork, region: RegionRef, log_path: Path, queue: Any) -> None:
+    """Body of a child process: log to its own file, report through the queue."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.addHandler(handler)
+    try:
+        report = work(region)
+    except BaseException as error:  # the parent must always get an answer
+        report = RegionReport(region.full, True, error=f"{type(error).__name__}: {error}")
+    queue.put(report)
+
+
+def run_parallel(
+    regions: Sequence[RegionRef], work: RegionWork, max_children: int, run_dir: Path
+) -> list[RegionReport]:
+    """One child process per region, at most ``max_children`` at once.
+
+    Children are forked so they inherit the loaded settings; each builds its
+    own HTTP sessions (none exist yet when they fork).
+    """
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    pending = list(regions)
+    running: dict[str, Any] = {}
+    reports: dict[str, RegionReport] = {}
+    while pending or running:
+        while pending and len(running) < max(1, max_children):
+            region = pending.pop(0)
+            log_path = run_dir / f"{region.file_stem}.log"
+            process = context.Process(target=_child, args=(work, region, log_path, queue))
+            process.start()
+            LOG.info("[%s] started in process %d, log %s", region.full, process.pid, log_path)
+            running[region.full] = process
+        try:
+            report: RegionReport = queue.get(timeout=1.0)
+        except queue_module.Empty:
+            for name, process in list(running.items()):
+                if process.exitcode not in (None, 0):  # died without reporting
+                    reports[name] = RegionReport(
+                        name, True, error=f"child process exited with code {process.exitcode}"
+                    )
+                    running.pop(name)
+            continue
+        reports[report.region] = report
+        running.pop(report.region).join()
+    return [reports[region.full] for region in regions]

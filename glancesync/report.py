@@ -1,0 +1,141 @@
+"""Turning plans and results into what people and monitoring read.
+
+Pure formatting: every function returns text, the caller decides where it
+goes (reports to stdout, logs to stderr).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from glancesync.apply import ApplyResult
+from glancesync.image import Image
+from glancesync.plan import PlannedImage, RegionPlan
+
+#: Properties the old tool's ``print_images`` compared (marker ``#``).
+WATCHED_PROPERTIES = ("nid", "type", "sdc_aware")
+
+
+def status_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    """``status,region,image`` lines from report rows, in their order (decision 3)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in rows:
+        writer.writerow([row["status"], row["region"], row["image"]])
+    return buffer.getvalue()
+
+
+def _row(plan: RegionPlan, entry: PlannedImage, with_action: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "status": entry.status.value,
+        "region": plan.region.full,
+        "image": entry.master.name,
+        "master_id": entry.master.id,
+        "region_id": entry.region_image.id if entry.region_image else None,
+        "size": entry.master.size,
+        "checksum": entry.master.checksum,
+    }
+    if with_action:
+        row["action"] = entry.action.value
+    return row
+
+
+def plan_rows(plan: RegionPlan, with_action: bool) -> list[dict[str, Any]]:
+    """The rows of ``--format json`` (decision 11).
+
+    Dry-run rows carry the action and include obsolete-image work; status
+    rows are the selected images only (decision 9).
+    """
+    entries: Sequence[PlannedImage] = plan.entries
+    if with_action:
+        entries = (*plan.obsolete, *plan.entries)
+    return [_row(plan, entry, with_action) for entry in entries]
+
+
+def human_size(size: int) -> str:
+    """Sizes in MB of 10**6 bytes (decision 21)."""
+    return f"{size / 1e6:.1f} MB"
+
+
+def dry_run_text(plan: RegionPlan) -> str:
+    """What a sync of this region would do, one line per image that needs work."""
+    lines = [f"Region {plan.region.full}:"]
+    steps = [*plan.metadata_steps(), *plan.upload_steps()]
+    steps += [e for e in plan.ami_steps() if e not in steps]
+    for entry in steps:
+        detail = _describe(entry)
+        lines.append(f"  {entry.action.value} {entry.master.name} ({detail})")
+    errors = [e for e in plan.entries if e.status.is_error]
+    for entry in errors:
+        lines.append(f"  {entry.status.value} {entry.master.name}: nothing done")
+    if not steps and not errors:
+        lines.append("  nothing to do")
+    return "\n".join(lines) + "\n"
+
+
+def _describe(entry: PlannedImage) -> str:
+    parts = [entry.status.value, human_size(entry.master.size)]
+    change = entry.change
+    if change.name:
+        parts.append(f"rename to {change.name}")
+    if change.visibility:
+        parts.append(f"visibility {change.visibility}")
+    if change.set_properties:
+        parts.append("set " + ", ".join(sorted(change.set_properties)))
+    if change.remove_properties:
+        parts.append("remove " + ", ".join(change.remove_properties))
+    if entry.awaits:
+        parts.append("then " + ", ".join(f"{k}={v}" for k, v in sorted(entry.awaits.items())))
+    return "; ".join(parts)
+
+
+def summary_line(result: ApplyResult) -> str:
+    """One line per region for the operator and for cron mails."""
+    failed = sum(1 for o in result.outcomes if not o.ok)
+    rate = result.bytes_uploaded / 1e6 / result.seconds if result.seconds > 0 else 0.0
+    state = "FAILED" if result.failed else "ok"
+    text = (
+        f"{result.region.full}: {state}; {result.images_uploaded} images uploaded, "
+        f"{human_size(result.bytes_uploaded)} in {result.seconds:.1f} s ({rate:.1f} MB/s), "
+        f"{len(result.outcomes)} steps, {failed} failed"
+    )
+    if result.region_error:
+        text += f"; region error: {result.region_error}"
+    return text
+
+
+def image_markers(
+    image: Image, master_by_name: Mapping[str, Image]
+) -> str:
+    """The old tool's markers for ``print_images``.
+
+    ``+`` not on the master, ``$`` not active, ``-`` not public on the
+    master, ``!`` another checksum, ``#`` watched properties differ.
+    """
+    master = master_by_name.get(image.name)
+    if image.status != "active":
+        return "$"
+    if master is None:
+        return "+"
+    if not master.is_public:
+        return "-"
+    if not image.same_content(master):
+        return "!"
+    watched_differ = any(
+        image.properties.get(k) != master.properties.get(k) for k in WATCHED_PROPERTIES
+    )
+    if watched_differ or (master.is_public and not image.is_public):
+        return "#"
+    return " "
+
+
+def images_table(images: Iterable[Image], master_by_name: Mapping[str, Image]) -> str:
+    """One line per image: marker, name, id, size, visibility."""
+    lines = [
+        f"{image_markers(i, master_by_name)} {i.name}\t{i.id}\t{i.size}\t{i.visibility}"
+        for i in sorted(images, key=lambda i: (i.name, i.id))
+    ]
+    return "".join(line + "\n" for line in lines)

@@ -1,0 +1,200 @@
+"""An in-memory cloud that behaves like Keystone v3 + Glance v2 for unit tests.
+
+It keeps Glance's rules that matter to glancesync: server-made ids and
+checksums, ``queued`` records until data arrives, read-only hashes, owners,
+visibility and hidden images. It is a fake server, not canned answers: the
+code under test changes its state and the tests read that state back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from glancesync.errors import ImageError, RegionError
+from glancesync.facade_api import MetadataChange, NewImage
+from glancesync.image import Image, image_from_glance
+from glancesync.region import RegionRef
+
+PROJECTS = {"master": "p-master", "other": "p-other"}
+_clock = itertools.count(1)
+
+
+@dataclass
+class _Stored:
+    doc: dict[str, Any]
+    data: bytes = b""
+
+
+@dataclass
+class MemoryCloud:
+    """Targets -> regions -> images, plus a log of every write."""
+
+    regions_by_target: dict[str, list[str]] = field(
+        default_factory=lambda: {
+            "master": ["RegionOne", "RegionTwo", "RegionThree"],
+            "other": ["OtherOne"],
+        }
+    )
+    images: dict[str, dict[str, _Stored]] = field(default_factory=dict)
+    writes: list[tuple[str, str, str]] = field(default_factory=list)
+    failing_regions: set[str] = field(default_factory=set)
+    corrupt_uploads: set[str] = field(default_factory=set)
+
+    # -- test helpers ----------------------------------------------------
+
+    def add(
+        self,
+        region: str,
+        name: str,
+        data: bytes = b"x",
+        *,
+        owner: str | None = None,
+        visibility: str = "public",
+        status: str = "active",
+        hidden: bool = False,
+        **properties: Any,
+    ) -> Image:
+        """Put an image straight into a region (like an operator upload would)."""
+        ref = RegionRef.parse(region)
+        doc = self._new_doc(ref, name, visibility, owner or PROJECTS[ref.target])
+        doc.update(properties, os_hidden=hidden)
+        self._bucket(ref)[doc["id"]] = _Stored(doc)
+        if status == "active":
+            self._store_data(doc, data)
+        doc["status"] = status
+        return image_from_glance(doc, ref.full)
+
+    def state(self, region: str) -> dict[str, dict[str, Any]]:
+        """A snapshot of a region: id -> every field (for no-write checks)."""
+        return {i: dict(s.doc) for i, s in self._bucket(RegionRef.parse(region)).items()}
+
+    def named(self, region: str, name: str) -> list[Image]:
+        return [i for i in self.list_images(RegionRef.parse(region)) if i.name == name]
+
+    def one(self, region: str, name: str) -> Image:
+        found = self.named(region, name)
+        assert len(found) == 1, f"{len(found)} images named {name} in {region}"
+        return found[0]
+
+    # -- the Facade protocol --------------------------------------------
+
+    def regions(self, target: str) -> list[str]:
+        self._check_target(target)
+        return list(self.regions_by_target[target])
+
+    def project_id(self, target: str) -> str:
+        self._check_target(target)
+        return PROJECTS[target]
+
+    def list_images(self, region: RegionRef) -> list[Image]:
+        self._check(region)
+        return [image_from_glance(dict(s.doc), region.full) for s in self._bucket(region).values()]
+
+    def get_image(self, region: RegionRef, image_id: str) -> Image:
+        return image_from_glance(dict(self._get(region, image_id).doc), region.full)
+
+    def create_image(self, region: RegionRef, spec: NewImage) -> Image:
+        self._check(region)
+        doc = self._new_doc(region, spec.name, spec.visibility, PROJECTS[region.target])
+        doc.update(
+            disk_format=spec.disk_format,
+            container_format=spec.container_format,
+            min_ram=spec.min_ram,
+            min_disk=spec.min_disk,
+            protected=spec.protected,
+            os_hidden=spec.hidden,
+            tags=list(spec.tags),
+            **spec.properties,
+        )
+        self._bucket(region)[doc["id"]] = _Stored(doc)
+        self.writes.append((region.full, "create", spec.name))
+        return image_from_glance(dict(doc), region.full)
+
+    def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
+        stored = self._get(region, image_id)
+        payload = b"".join(data)
+        if region.full in self.corrupt_uploads:
+            payload = bytes([payload[0] ^ 1]) + payload[1:] if payload else b"!"
+        self._store_data(stored.doc, payload)
+        stored.data = payload
+        self.writes.append((region.full, "upload", stored.doc["name"]))
+
+    def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
+        data = self._get(region, image_id).data
+        return iter([data[i : i + 4] for i in range(0, len(data), 4)])
+
+    def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
+        doc = self._get(region, image_id).doc
+        if change.name is not None:
+            doc["name"] = change.name
+        if change.visibility is not None:
+            doc["visibility"] = change.visibility
+        doc.update(change.set_properties)
+        for key in change.remove_properties:
+            doc.pop(key, None)
+        self.writes.append((region.full, "update", doc["name"]))
+        return image_from_glance(dict(doc), region.full)
+
+    def delete_image(self, region: RegionRef, image_id: str) -> None:
+        stored = self._get(region, image_id)
+        if stored.doc.get("protected"):
+            raise ImageError(region.full, image_id, "403 image is protected")
+        del self._bucket(region)[image_id]
+        self.writes.append((region.full, "delete", stored.doc["name"]))
+
+    # -- internals -------------------------------------------------------
+
+    def _new_doc(self, region: RegionRef, name: str, visibility: str, owner: str) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "owner": owner,
+            "visibility": visibility,
+            "status": "queued",
+            "size": None,
+            "checksum": None,
+            "os_hash_algo": None,
+            "os_hash_value": None,
+            "disk_format": "raw",
+            "container_format": "bare",
+            "min_ram": 0,
+            "min_disk": 0,
+            "protected": False,
+            "os_hidden": False,
+            "tags": [],
+            "created_at": f"2026-01-01T00:00:{next(_clock):06d}Z",
+        }
+
+    @staticmethod
+    def _store_data(doc: dict[str, Any], data: bytes) -> None:
+        doc.update(
+            status="active",
+            size=len(data),
+            checksum=hashlib.md5(data).hexdigest(),
+            os_hash_algo="sha512",
+            os_hash_value=hashlib.sha512(data).hexdigest(),
+        )
+
+    def _bucket(self, region: RegionRef) -> dict[str, _Stored]:
+        return self.images.setdefault(region.full, {})
+
+    def _check_target(self, target: str) -> None:
+        if target in self.failing_regions:
+            raise RegionError(f"{target}:", "401 authentication failed")
+
+    def _check(self, region: RegionRef) -> None:
+        self._check_target(region.target)
+        if region.full in self.failing_regions:
+            raise RegionError(region.full, "unreachable")
+
+    def _get(self, region: RegionRef, image_id: str) -> _Stored:
+        self._check(region)
+        try:
+            return self._bucket(region)[image_id]
+        except KeyError:
+            raise ImageError(region.full, image_id, "404 no such image") from None
