@@ -63,7 +63,7 @@ class MemoryCloud:
         ref = RegionRef.parse(region)
         doc = self._new_doc(ref, name, visibility, owner or PROJECTS[ref.target])
         doc.update(properties, os_hidden=hidden)
-        self._bucket(ref)[doc["id"]] = _Stored(doc)
+        self._bucket(ref)[doc["id"]] = _Stored(doc, data if status == "active" else b"")
         if status == "active":
             self._store_data(doc, data)
         doc["status"] = status

@@ -1,0 +1,214 @@
+"""Applying plans to the in-memory cloud: the region's state afterwards."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from glancesync.api import GlanceSync
+from glancesync.plan import Status
+from glancesync.settings import ChecksumList, Credentials, Settings, TargetSettings
+from test.memcloud import PROJECTS, MemoryCloud
+
+
+def make_sync(
+    cloud: MemoryCloud, preferable_order: tuple[str, ...] = (), **master: Any
+) -> GlanceSync:
+    targets = {
+        "master": TargetSettings("master", Credentials(), **master),
+        "other": TargetSettings("other", Credentials()),
+    }
+    settings = Settings(
+        master_region="RegionOne",
+        targets=MappingProxyType(targets),
+        preferable_order=preferable_order,
+    )
+    return GlanceSync(settings, facade=cloud)
+
+
+@pytest.fixture
+def cloud() -> MemoryCloud:
+    return MemoryCloud()
+
+
+def test_first_sync_uploads_verified_copies_with_metadata(cloud: MemoryCloud) -> None:
+    source = cloud.add("RegionOne", "base", b"0123456789", nid="7", visibility="public")
+    result = make_sync(cloud).sync_region("RegionTwo")
+    assert result is not None and not result.failed
+    copy = cloud.one("RegionTwo", "base")
+    assert copy.id != source.id
+    assert (copy.checksum, copy.visibility, copy.properties["nid"]) == (source.checksum, "public", "7")
+    assert result.bytes_uploaded == 10 and result.images_uploaded == 1
+
+
+def test_rerun_is_a_no_op(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    sync = make_sync(cloud)
+    sync.sync_region("RegionTwo")
+    writes = len(cloud.writes)
+    result = make_sync(cloud).sync_region("RegionTwo")
+    assert result is not None and result.outcomes == ()
+    assert len(cloud.writes) == writes
+
+
+def test_dry_run_writes_nothing_and_prints_the_plan(cloud: MemoryCloud, capsys) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    cloud.add("RegionOne", "meta", b"m", nid="2")
+    cloud.add("RegionTwo", "meta", b"m", nid="1")
+    before = cloud.state("RegionTwo")
+    assert make_sync(cloud).sync_region("RegionTwo", dry_run=True) is None
+    assert cloud.state("RegionTwo") == before and cloud.writes == []
+    out = capsys.readouterr().out
+    assert "upload base" in out and "update_metadata meta" in out
+
+
+def test_metadata_update_keeps_uuid_and_local_properties(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"abc", nid="2")
+    region_copy = cloud.add("RegionTwo", "base", b"abc", nid="1", local="keep")
+    make_sync(cloud).sync_region("RegionTwo")
+    after = cloud.one("RegionTwo", "base")
+    assert after.id == region_copy.id
+    assert dict(after.properties) == {"nid": "2", "local": "keep"}
+
+
+def test_rename_keeps_old_image_as_private_dot_old(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"new")
+    old = cloud.add("RegionTwo", "base", b"old")
+    make_sync(cloud, rename=ChecksumList(any=True)).sync_region("RegionTwo")
+    renamed = cloud.one("RegionTwo", "base.old")
+    assert renamed.id == old.id and renamed.visibility == "private"
+    assert cloud.one("RegionTwo", "base").checksum != old.checksum
+
+
+def test_replace_deletes_old_only_after_new_is_verified(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"new")
+    old = cloud.add("RegionTwo", "base", b"old")
+    make_sync(cloud, replace=ChecksumList(frozenset({old.checksum or ""}))).sync_region("RegionTwo")
+    assert [i.id for i in cloud.named("RegionTwo", "base")] != [old.id]
+    ops = [op for region, op, name in cloud.writes if name == "base"]
+    assert ops == ["create", "upload", "delete"]
+
+
+def test_corrupted_upload_is_deleted_and_reported(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"payload")
+    cloud.corrupt_uploads.add("RegionTwo")
+    result = make_sync(cloud).sync_region("RegionTwo")
+    assert result is not None and result.failed
+    assert cloud.named("RegionTwo", "base") == []
+    assert "verification failed" in result.outcomes[0].message
+
+
+def test_protected_image_is_not_replaced(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"new")
+    old = cloud.add("RegionTwo", "base", b"old", protected=True)
+    result = make_sync(cloud, replace=ChecksumList(any=True)).sync_region("RegionTwo")
+    assert result is not None and result.failed and "protected" in result.outcomes[0].message
+    assert [i.id for i in cloud.named("RegionTwo", "base")] == [old.id]
+
+
+def test_ami_fixup_writes_region_uuids_after_uploads(cloud: MemoryCloud) -> None:
+    kernel = cloud.add("RegionOne", "kernel", b"k" * 50)
+    ramdisk = cloud.add("RegionOne", "ramdisk", b"r" * 40)
+    cloud.add("RegionOne", "ami", b"a", kernel_id=kernel.id, ramdisk_id=ramdisk.id)
+    sync = make_sync(cloud)
+    assert {e.status for e in sync.plan_region("RegionTwo").entries} >= {Status.PENDING_AMI}
+    result = sync.sync_region("RegionTwo")
+    assert result is not None and not result.failed
+    ami = cloud.one("RegionTwo", "ami")
+    assert ami.properties["kernel_id"] == cloud.one("RegionTwo", "kernel").id
+    assert ami.properties["ramdisk_id"] == cloud.one("RegionTwo", "ramdisk").id
+    assert [e.status for e in make_sync(cloud).plan_region("RegionTwo").entries] == [Status.OK] * 3
+
+
+def test_failed_kernel_upload_leaves_ami_without_a_fake_uuid(cloud: MemoryCloud) -> None:
+    kernel = cloud.add("RegionOne", "kernel", b"k" * 50)
+    cloud.add("RegionOne", "ami", b"a", kernel_id=kernel.id)
+    sync = make_sync(cloud)
+    plan = sync.plan_region("RegionTwo")
+    cloud.corrupt_uploads.add("RegionTwo")
+    from glancesync.apply import apply_plan
+
+    result = apply_plan(plan, cloud, sync.master_region)
+    assert result.failed
+    assert cloud.named("RegionTwo", "ami") == []  # corrupted too, removed
+
+
+def test_leftover_queued_record_is_deleted_before_upload(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    leftover = cloud.add("RegionTwo", "base", status="queued")
+    make_sync(cloud).sync_region("RegionTwo")
+    (copy,) = cloud.named("RegionTwo", "base")
+    assert copy.id != leftover.id and copy.status == "active"
+
+
+def test_foreign_images_are_never_modified(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"abc", nid="2")
+    foreign = cloud.add("RegionTwo", "base", b"abc", nid="1", owner="p-stranger")
+    make_sync(cloud, only_tenant_images=False).sync_region("RegionTwo")
+    assert cloud.state("RegionTwo")[foreign.id]["nid"] == "1"
+    assert cloud.writes == []
+
+
+def test_region_error_stops_only_that_region(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    sync = make_sync(cloud)
+    cloud.failing_regions.add("RegionTwo")
+    with pytest.raises(Exception, match="RegionTwo"):
+        sync.sync_region("RegionTwo")
+    result = sync.sync_region("RegionThree")
+    assert result is not None and not result.failed
+
+
+def test_obsolete_rename_applied(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "img_obsolete", b"v1", visibility="private")
+    cloud.add("RegionOne", "img", b"v2")
+    old = cloud.add("RegionTwo", "img", b"v1")
+    make_sync(cloud).sync_region("RegionTwo")
+    renamed = cloud.one("RegionTwo", "img_obsolete")
+    assert renamed.id == old.id and renamed.visibility == "private"
+    assert cloud.one("RegionTwo", "img").checksum != old.checksum
+
+
+def test_other_target_region_uses_its_own_project(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    make_sync(cloud).sync_region("other:OtherOne")
+    assert cloud.one("other:OtherOne", "base").owner == PROJECTS["other"]
+
+
+def test_get_regions_orders_and_filters(cloud: MemoryCloud) -> None:
+    sync = make_sync(cloud, ignore_regions=("RegionThree",))
+    assert sync.get_regions() == ["RegionTwo"]
+    assert sync.get_regions(omit_master_region=False) == ["RegionOne", "RegionTwo"]
+    assert sync.get_regions(target="other") == ["other:OtherOne"]
+    assert make_sync(cloud).get_regions() == ["RegionTwo", "RegionThree"]
+    ordered = make_sync(cloud, preferable_order=("RegionThree", "Nowhere"))
+    assert ordered.get_regions() == ["RegionThree", "RegionTwo"]
+
+
+def test_backup_is_json_lines_with_every_field(cloud: MemoryCloud, tmp_path) -> None:
+    import json
+
+    cloud.add("RegionTwo", "base", b"abc", nid="1")
+    path = make_sync(cloud).backup_glancemetadata_region("RegionTwo", tmp_path)
+    (line,) = path.read_text().splitlines()
+    record = json.loads(line)
+    assert record["name"] == "base" and record["nid"] == "1" and "checksum" in record
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_delete_image_asks_and_refuses_foreign(cloud: MemoryCloud, monkeypatch) -> None:
+    mine = cloud.add("RegionTwo", "mine", b"1")
+    sync = make_sync(cloud)
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert sync.delete_image("RegionTwo", mine.id) is False
+    assert sync.delete_image("RegionTwo", mine.id, confirm=False) is True
+    assert cloud.named("RegionTwo", "mine") == []
+
+
+def test_update_metadata_image_changes_only_given_fields(cloud: MemoryCloud) -> None:
+    image = cloud.add("RegionTwo", "x", b"1", nid="1", local="l")
+    wanted = {"id": image.id, "name": "y", "visibility": "public", "nid": "2"}
+    updated = make_sync(cloud).update_metadata_image("RegionTwo", wanted)
+    assert (updated.name, dict(updated.properties)) == ("y", {"nid": "2", "local": "l"})
