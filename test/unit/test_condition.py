@@ -46,9 +46,7 @@ class FakeImage:
 PUBLIC_NID = FakeImage(user_properties=_props(nid="123", type="baseimage"))
 PUBLIC_TYPE = FakeImage(user_properties=_props(type="other"))
 PUBLIC_BARE = FakeImage()
-PRIVATE_NID = FakeImage(
-    is_public=False, visibility="private", user_properties=_props(nid="125")
-)
+PRIVATE_NID = FakeImage(is_public=False, visibility="private", user_properties=_props(nid="125"))
 BIG = FakeImage(name="base_big", size=20_000_000_000)
 OTHER_NID = FakeImage(name="centos", user_properties=_props(nid="99", type="baseimage"))
 
@@ -58,14 +56,8 @@ SPEED = frozenset({"speed"})
 
 #: The conditions of the old tool's manual, which must keep working unchanged.
 MANUAL = (
-    (
-        "image.is_public and ('nid' in image.user_properties"
-        " or 'type' in image.user_properties)"
-    ),
-    (
-        "image.is_public and (not metadata_set"
-        " or metadata_set.intersection(image.user_properties))"
-    ),
+    ("image.is_public and ('nid' in image.user_properties or 'type' in image.user_properties)"),
+    ("image.is_public and (not metadata_set or metadata_set.intersection(image.user_properties))"),
     "image.user_properties.get('type') == 'baseimage' and image.is_public",
     "'nid' in image.user_properties and image.user_properties['nid'].startswith('12')",
     "image.name.startswith('base_') and image.size < 10000000000",
@@ -370,9 +362,7 @@ def test_reads_only_listed_attributes() -> None:
 
 def test_result_is_bool() -> None:
     assert compile_condition("image.name").evaluate(PUBLIC_BARE, NONE) is True
-    assert (
-        compile_condition("image.user_properties").evaluate(PUBLIC_BARE, NONE) is False
-    )
+    assert compile_condition("image.user_properties").evaluate(PUBLIC_BARE, NONE) is False
 
 
 @pytest.mark.parametrize("text", [*MANUAL, "image.size > 10 and 'x' in metadata_set"])
@@ -385,9 +375,7 @@ def test_pickle_round_trip(text: str) -> None:
     assert copy.source == text
     for image in (PUBLIC_NID, PUBLIC_TYPE, PUBLIC_BARE, PRIVATE_NID, BIG, OTHER_NID):
         for metadata_set in (NONE, NID, SPEED):
-            assert copy.evaluate(image, metadata_set) == condition.evaluate(
-                image, metadata_set
-            )
+            assert copy.evaluate(image, metadata_set) == condition.evaluate(image, metadata_set)
 
 
 def test_condition_is_frozen() -> None:
@@ -428,9 +416,7 @@ def _check_total(text: str) -> None:
             assert isinstance(result, bool)
 
 
-FUZZ = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
