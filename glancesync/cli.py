@@ -65,19 +65,65 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("regions", nargs="*", metavar="REGION", help="regions to work on (default: all of the master target)")
+    parser.add_argument(
+        "regions",
+        nargs="*",
+        metavar="REGION",
+        help="regions to work on (default: all of the master target)",
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="print what a sync would do; write nothing")
-    mode.add_argument("--show-status", action="store_true", help="print status,region,image for every selected image")
-    mode.add_argument("--show-regions", action="store_true", help="print every region of every target on one line")
-    mode.add_argument("--make-backup", nargs="?", const=".", metavar="DIR", help="save each region's image metadata as JSON Lines in DIR (default: .)")
-    parser.add_argument("--parallel", action="store_true", help="one child process per region, at most [main] max_children at once (sync and --dry-run)")
-    parser.add_argument("--format", choices=("csv", "json"), default=None, help="report format of --show-status (csv) and --dry-run (text) ")
-    parser.add_argument("--config", nargs="*", default=None, metavar="KEY=VALUE", help="override settings: section.key=value, or key=value for [DEFAULT]")
-    parser.add_argument("--config-file", metavar="PATH", help="configuration file (default: $GLANCESYNC_CONFIG, else /etc/glancesync.conf)")
+    mode.add_argument(
+        "--dry-run", action="store_true", help="print what a sync would do; write nothing"
+    )
+    mode.add_argument(
+        "--show-status",
+        action="store_true",
+        help="print status,region,image for every selected image",
+    )
+    mode.add_argument(
+        "--show-regions", action="store_true", help="print every region of every target on one line"
+    )
+    mode.add_argument(
+        "--make-backup",
+        nargs="?",
+        const=".",
+        metavar="DIR",
+        help="save each region's image metadata as JSON Lines in DIR (default: .)",
+    )
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="one child process per region, at most [main] max_children at once (sync and --dry-run)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("csv", "json"),
+        default=None,
+        help="report format of --show-status (csv) and --dry-run (text) ",
+    )
+    parser.add_argument(
+        "--config",
+        nargs="*",
+        default=None,
+        metavar="KEY=VALUE",
+        help="override settings: section.key=value, or key=value for [DEFAULT]",
+    )
+    parser.add_argument(
+        "--config-file",
+        metavar="PATH",
+        help="configuration file (default: $GLANCESYNC_CONFIG, else /etc/glancesync.conf)",
+    )
     verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("-v", "--verbose", action="count", default=0, help="more log detail on stderr (-vv: HTTP requests too)")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
+    verbosity.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log detail on stderr (-vv: HTTP requests too)",
+    )
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="only warnings and errors on stderr"
+    )
     parser.add_argument("--version", action="version", version=f"glancesync {__version__}")
     return parser
 
@@ -112,13 +158,15 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
     regions, overrides = _split_arguments(args)
     if args.format and not (args.show_status or args.dry_run):
         return _usage("--format goes with --show-status or --dry-run")
-    if args.parallel and not (args.dry_run or not (args.show_status or args.show_regions or args.make_backup)):
+    if args.parallel and not (
+        args.dry_run or not (args.show_status or args.show_regions or args.make_backup)
+    ):
         return _usage("--parallel goes with a sync or --dry-run")
+    _setup_logging(args.verbose, args.quiet)
     try:
         settings = load_settings(args.config_file, overrides)
     except ConfigError as error:
         return _usage(str(error))
-    _setup_logging(args.verbose, args.quiet)
     try:
         return _run(args, settings, regions, facade_factory)
     except KeyboardInterrupt:
@@ -200,7 +248,9 @@ def _print_reports(reports: list[RegionReport], args: argparse.Namespace) -> Non
         sys.stdout.write(status_csv(row for report in reports for row in report.rows))
     else:
         for report in reports:
-            sys.stdout.write(report.text if not report.error else f"{report.region}: FAILED; {report.error}\n")
+            sys.stdout.write(
+                report.text if not report.error else f"{report.region}: FAILED; {report.error}\n"
+            )
     sys.stdout.flush()
 
 
@@ -229,3 +279,7 @@ def _make_backups(sync: GlanceSync, regions: list[RegionRef], directory: str) ->
             sys.stdout.write(f"{region.full}: {path}\n")
     return EXIT_FAILED if failed else EXIT_OK
 
+
+def main_exit() -> None:
+    """Console-script entry point: exit with :func:`main`'s code."""
+    sys.exit(main())

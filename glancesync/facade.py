@@ -560,35 +560,41 @@ class ServersFacade:
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
         """Apply only what ``change`` names; other properties are left alone.
 
-        glanceclient computes a JSON-patch from the current record: ``replace``
-        for keys present, ``add`` for new ones, ``remove`` only for keys that
-        exist. (openstacksdk's update_image would drop unnamed properties.)
+        The JSON patch is built here rather than by glanceclient, whose diff
+        turns "set ``nid.bak``, remove ``nid``" into a ``move`` operation that
+        Glance rejects. Existing keys get ``replace``, new ones ``add``, and
+        only keys present are removed. (openstacksdk's update_image would
+        drop every unnamed property.)
         """
         if change.is_empty():
             return self.get_image(region, image_id)
-        kwargs: dict[str, Any] = dict(change.set_properties)
+        current = self._request(region, "GET", f"/v2/images/{image_id}", image=image_id)
+        wanted: dict[str, Any] = dict(change.set_properties)
         if change.name is not None:
-            kwargs["name"] = change.name
+            wanted["name"] = change.name
         if change.visibility is not None:
-            kwargs["visibility"] = change.visibility
-        clash = {"image_id", "remove_props"} & (kwargs.keys() | set(change.remove_properties))
-        if clash:
-            raise ImageError(
-                region.full,
-                image_id,
-                f"property name not supported: {', '.join(sorted(clash))}",
-            )
-        remove = [k for k in change.remove_properties if k not in kwargs]
-        with self._translate(region, image_id) as tr:
-            glance = self._clients(region).glance
-            tr.secrets = self._targets[region.target].secrets
-            try:
-                doc = glance.images.update(image_id, remove_props=remove or None, **kwargs)
-            except TypeError as exc:  # warlock refused a value (schema)
-                raise ImageError(
-                    region.full, image_id, tr._msg(f"invalid metadata: {exc}")
-                ) from exc
-        return image_from_glance(dict(doc), region=region.full)
+            wanted["visibility"] = change.visibility
+        patch = [
+            {"op": "replace" if key in current else "add", "path": f"/{key}", "value": value}
+            for key, value in wanted.items()
+            if current.get(key) != value
+        ]
+        patch += [
+            {"op": "remove", "path": f"/{key}"}
+            for key in change.remove_properties
+            if key in current and key not in wanted
+        ]
+        if not patch:
+            return image_from_glance(current, region=region.full)
+        doc = self._request(
+            region,
+            "PATCH",
+            f"/v2/images/{image_id}",
+            image=image_id,
+            json=patch,
+            headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+        )
+        return image_from_glance(doc, region=region.full)
 
     def delete_image(self, region: RegionRef, image_id: str) -> None:
         self._request(region, "DELETE", f"/v2/images/{image_id}", image=image_id)

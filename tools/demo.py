@@ -8,6 +8,7 @@ no-op rerun. The cloud must be up (``make cloud-up``).
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def ensure(client: Client, name: str, size: int, **fields: object) -> str:
     fields.setdefault("container_format", "bare")
     image = client.images.create(name=name, **fields)
     data = (name.encode() * (size // len(name) + 1))[:size]
-    client.images.upload(image["id"], data, image_size=size)
+    client.images.upload(image["id"], io.BytesIO(data), image_size=size)
     return str(image["id"])
 
 

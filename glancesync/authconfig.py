@@ -1,0 +1,269 @@
+"""How a target authenticates: the credential part of :mod:`glancesync.config`.
+
+A target authenticates in exactly one way:
+
+* ``cloud = NAME``, an entry of clouds.yaml, checked with openstacksdk's own
+  loader (never parsed by hand); the facade resolves the rest;
+* an application credential (id, secret and ``keystone_url``);
+* user, password, ``keystone_url`` and tenant, possibly as the FIWARE line
+  ``credential = user,BASE64_PASSWORD,auth_url,tenant``.
+
+A Keystone URL ending in ``/v2.0`` (old FIWARE files) is rewritten to
+``/v3``: Keystone v2 is gone, and both versions live under the same root.
+
+The master target may instead take its credentials from the ``OS_*``
+variables, as the old tool did. No message ever holds a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import io
+import logging
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import replace
+
+from glancesync.inifile import Entry, as_bool, error, fail, quote
+from glancesync.region import MASTER
+from glancesync.settings import Credentials
+
+#: Keys that choose a way to authenticate; the first one set decides.
+WAY_KEYS: tuple[str, ...] = ("credential", "cloud", "application_credential_id")
+WAY_KEYS += ("application_credential_secret", "user", "password", "keystone_url", "tenant")
+#: Keys that tune every way.
+COMMON_KEYS = ("user_domain_name", "project_domain_name", "interface", "verify", "cacert")
+#: Keys whose value is (or holds) a secret.
+SECRET_KEYS = frozenset({"credential", "password", "application_credential_secret"})
+
+_PASSWORD = ("user", "password", "keystone_url", "tenant")
+_APPLICATION = ("application_credential_id", "application_credential_secret", "keystone_url")
+_ENV_PASSWORD = ("OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME")
+_ENV_APPLICATION = (
+    "OS_APPLICATION_CREDENTIAL_ID",
+    "OS_APPLICATION_CREDENTIAL_SECRET",
+    "OS_AUTH_URL",
+)
+_ENV_COMMON = {
+    "interface": "OS_INTERFACE",
+    "cacert": "OS_CACERT",
+    "user_domain_name": "OS_USER_DOMAIN_NAME",
+    "project_domain_name": "OS_PROJECT_DOMAIN_NAME",
+}
+_INTERFACES = ("public", "internal", "admin")
+_HOW = "set 'credential', 'cloud', or user, password, keystone_url and tenant"
+
+
+def target_credentials(
+    name: str, values: Mapping[str, Entry], env: Mapping[str, str], origin: str | None
+) -> Credentials:
+    """The credentials of target *name*, from its effective *values*.
+
+    *values* maps canonical key names to their entries (empty ones removed).
+    The master with no credential key at all reads *env* instead.
+    """
+    base = _common(values)
+    present = [key for key in WAY_KEYS if key in values]
+    if not present:
+        if name == MASTER:
+            return _from_environment(base, values, env, origin)
+        raise error(f"missing credential: {_HOW}", origin, name, "credential")
+    allowed: tuple[str, ...] = (present[0],)
+    if present[0].startswith("application"):
+        allowed = _APPLICATION
+    elif present[0] in _PASSWORD:
+        allowed = _PASSWORD
+    clashes = [key for key in present if key not in allowed]
+    if clashes:
+        first, other = values[present[0]], values[clashes[0]]
+        message = (
+            f"conflicts with {quote(first.key)} (in [{first.section}]): authenticate "
+            "in one way; write 'key =' to undefine an inherited key"
+        )
+        raise error(message, other.origin, name, other.key)
+    if allowed == ("cloud",):
+        return replace(
+            base, cloud=values["cloud"].value, region_name=cloud_region(values["cloud"], env)
+        )
+    if allowed == ("credential",):
+        user, password, url, tenant = _fiware_credential(values["credential"])
+        return replace(base, auth_url=url, username=user, password=password, project_name=tenant)
+    missing = [key for key in allowed if key not in values]
+    if missing:
+        message = f"incomplete credentials: {', '.join(map(quote, missing))} not set"
+        raise error(message, values[present[0]].origin, name, missing[0])
+    url = auth_url(values["keystone_url"])
+    if allowed == _APPLICATION:
+        return replace(
+            base,
+            auth_url=url,
+            application_credential_id=values["application_credential_id"].value,
+            application_credential_secret=values["application_credential_secret"].value,
+        )
+    user, password, tenant = (values[key].value for key in ("user", "password", "tenant"))
+    return replace(base, auth_url=url, username=user, password=password, project_name=tenant)
+
+
+def _common(values: Mapping[str, Entry]) -> Credentials:
+    verify = as_bool(values["verify"]) if "verify" in values else True
+    cacert = os.path.expanduser(values["cacert"].value) if "cacert" in values else None
+    base = Credentials(verify=verify, cacert=cacert)
+    if "interface" in values:
+        base = replace(base, interface=interface(values["interface"]))
+    if "user_domain_name" in values:
+        base = replace(base, user_domain_name=values["user_domain_name"].value)
+    if "project_domain_name" in values:
+        base = replace(base, project_domain_name=values["project_domain_name"].value)
+    return base
+
+
+def _from_environment(
+    base: Credentials, values: Mapping[str, Entry], env: Mapping[str, str], origin: str | None
+) -> Credentials:
+    """The master's credentials from ``OS_*`` variables (the file gave none).
+
+    What the file sets (interface, cacert, domains) wins over the environment.
+    """
+
+    def get(var: str) -> str | None:
+        return (env.get(var) or "").strip() or None
+
+    def entry(var: str) -> Entry:
+        return Entry(get(var) or "", MASTER, var, "environment")
+
+    common: dict[str, str] = {}
+    for key, var in _ENV_COMMON.items():
+        value = get(var)
+        if key not in values and value:
+            common[key] = interface(entry(var)) if key == "interface" else value
+    base = replace(
+        base,
+        interface=common.get("interface", base.interface),
+        cacert=common.get("cacert", base.cacert),
+        user_domain_name=common.get("user_domain_name", base.user_domain_name),
+        project_domain_name=common.get("project_domain_name", base.project_domain_name),
+    )
+    if get("OS_CLOUD"):
+        cloud = entry("OS_CLOUD")
+        return replace(base, cloud=cloud.value, region_name=cloud_region(cloud, env))
+    found = {var: get(var) for var in (*_ENV_APPLICATION, *_ENV_PASSWORD)}
+    found["OS_PROJECT_NAME"] = get("OS_PROJECT_NAME") or get("OS_TENANT_NAME")
+    app = found["OS_APPLICATION_CREDENTIAL_ID"] or found["OS_APPLICATION_CREDENTIAL_SECRET"]
+    wanted = _ENV_APPLICATION if app else _ENV_PASSWORD
+    lacking = [var for var in wanted if not found[var]]
+    if len(lacking) == len(wanted):
+        message = (
+            f"no credentials for the master target: {_HOW} in [master], or OS_CLOUD, "
+            "or OS_AUTH_URL, OS_USERNAME, OS_PASSWORD and OS_PROJECT_NAME"
+        )
+        raise error(message, origin, MASTER)
+    if lacking:
+        message = (
+            f"no credentials for the master target: the environment lacks {', '.join(lacking)}"
+        )
+        raise error(message, origin, MASTER)
+    url = auth_url(entry("OS_AUTH_URL"))
+    if app:
+        return replace(
+            base,
+            auth_url=url,
+            application_credential_id=found["OS_APPLICATION_CREDENTIAL_ID"],
+            application_credential_secret=found["OS_APPLICATION_CREDENTIAL_SECRET"],
+        )
+    return replace(
+        base,
+        auth_url=url,
+        username=found["OS_USERNAME"],
+        password=found["OS_PASSWORD"],
+        project_name=found["OS_PROJECT_NAME"],
+    )
+
+
+def cloud_region(entry: Entry, env: Mapping[str, str]) -> str | None:
+    """Check that clouds.yaml defines the cloud *entry* names; return its region.
+
+    openstacksdk is imported only now (it is slow), and its logging, warnings
+    and output are silenced: a configuration error must stay one line.
+    ``OS_CLIENT_CONFIG_FILE`` and ``OS_CLIENT_SECURE_FILE`` are read from *env*.
+    """
+    cloud = entry.value
+    previous = logging.root.manager.disable
+    sink = io.StringIO()
+    logging.disable(logging.CRITICAL)
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+        ):
+            warnings.simplefilter("ignore")
+            from openstack.config import loader
+
+            files, secure = list(loader.CONFIG_FILES), list(loader.SECURE_FILES)
+            if env.get("OS_CLIENT_CONFIG_FILE"):
+                files.insert(0, env["OS_CLIENT_CONFIG_FILE"])
+            if env.get("OS_CLIENT_SECURE_FILE"):
+                secure.insert(0, env["OS_CLIENT_SECURE_FILE"])
+            config = loader.OpenStackConfig(
+                config_files=files, secure_files=secure, load_envvars=False
+            )
+            names = list(config.get_cloud_names())
+            region = None
+            if cloud in names:
+                region = config.get_one(cloud=cloud, validate=False).region_name
+    except Exception as err:  # any failure of the loader is a config error
+        message = f"cannot read clouds.yaml for cloud {quote(cloud)}: {type(err).__name__}"
+        raise fail(entry, message) from None
+    finally:
+        logging.disable(previous)
+    if cloud not in names:
+        known = ", ".join(names) if names else "none; is OS_CLIENT_CONFIG_FILE right?"
+        raise fail(entry, f"unknown cloud {quote(cloud)} (clouds.yaml has: {known})")
+    return str(region) if region else None
+
+
+def interface(entry: Entry) -> str:
+    """public, internal or admin (``publicURL`` and the like are accepted)."""
+    value = entry.value.strip().lower().removesuffix("url")
+    if value not in _INTERFACES:
+        raise fail(entry, f"not an interface: {quote(entry.value)} (use public, internal or admin)")
+    return value
+
+
+def auth_url(entry: Entry) -> str:
+    """An http(s) Keystone URL; ``/v2.0`` at its end becomes ``/v3``."""
+    url = entry.value.strip()
+    if not re.match(r"https?://[^\s/]", url, re.IGNORECASE) or re.search(r"\s", url):
+        raise fail(entry, "not an http:// or https:// URL")
+    return re.sub(r"/v2\.0/?$", "/v3", url)
+
+
+def _fiware_credential(entry: Entry) -> tuple[str, str, str, str]:
+    """``user,BASE64_PASSWORD,auth_url,tenant`` -> its four values, decoded."""
+    fields = [field.strip() for field in entry.value.split(",")]
+    if len(fields) != 4:
+        message = "expected 4 comma-separated fields user,BASE64_PASSWORD,auth_url,tenant"
+        raise fail(entry, f"{message}; got {len(fields)}")
+    names = ("user", "password", "auth_url", "tenant")
+    empty = [name for name, value in zip(names, fields, strict=True) if not value]
+    if empty:
+        raise fail(entry, f"the {empty[0]} field is empty")
+    user, encoded, url, tenant = fields
+    return user, _decode_password(entry, encoded), auth_url(replace(entry, value=url)), tenant
+
+
+def _decode_password(entry: Entry, encoded: str) -> str:
+    """Standard or URL-safe base64, padding optional, of UTF-8 text."""
+    padded = encoded + "=" * (-len(encoded) % 4)
+    for altchars in (None, b"-_"):
+        try:
+            password = base64.b64decode(padded, altchars=altchars, validate=True).decode()
+        except (binascii.Error, ValueError):
+            continue
+        if password:
+            return password
+    raise fail(entry, "password is not valid base64")

@@ -1,0 +1,223 @@
+"""End-to-end fixtures: the local cloud of real servers, and ./sync.py as a subprocess.
+
+The tests look at the regions with their own Glance clients (not through
+glancesync), so a defect in the facade cannot hide itself. Every test works
+on images whose names start with its own prefix, selects only those, and
+deletes them afterwards: tests do not depend on each other or their order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = Path(os.environ.get("DEVCLOUD_STATE", ROOT / ".devcloud"))
+REGIONS = {
+    "RegionOne": "master",
+    "RegionTwo": "master",
+    "RegionThree": "master",
+    "OtherOne": "other",
+}
+AUTH = {
+    "master": ("http://127.0.0.1:5000/v3", "admin", "adminpass", "admin"),
+    "other": ("http://127.0.0.1:5001/v3", "admin", "otherpass", "admin"),
+    "user2": ("http://127.0.0.1:5000/v3", "user2", "user2pass", "demo2"),
+}
+
+
+def _session(cloud: str) -> Any:
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
+
+    url, user, password, project = AUTH[cloud]
+    auth = v3.Password(
+        auth_url=url,
+        username=user,
+        password=password,
+        project_name=project,
+        user_domain_name="Default",
+        project_domain_name="Default",
+    )
+    return session.Session(auth=auth)
+
+
+class Glance:
+    """Direct Glance access for arranging and checking region state."""
+
+    def __init__(self) -> None:
+        from glanceclient import Client
+
+        self._sessions = {name: _session(name) for name in AUTH}
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._client_class = Client
+
+    def client(self, region: str, as_user: str | None = None) -> Any:
+        cloud = as_user or REGIONS[region]
+        key = (cloud, region)
+        if key not in self._clients:
+            self._clients[key] = self._client_class(
+                "2", session=self._sessions[cloud], region_name=region, interface="public"
+            )
+        return self._clients[key]
+
+    def project_id(self, cloud: str) -> str:
+        return str(self._sessions[cloud].get_project_id())
+
+    def create(
+        self,
+        region: str,
+        name: str,
+        data: bytes,
+        *,
+        as_user: str | None = None,
+        visibility: str = "public",
+        **props: Any,
+    ) -> dict[str, Any]:
+        client = self.client(region, as_user)
+        image = client.images.create(
+            name=name,
+            disk_format="raw",
+            container_format="bare",
+            visibility=visibility,
+            **props,
+        )
+        client.images.upload(image.id, io.BytesIO(data), image_size=len(data))
+        return dict(client.images.get(image.id))
+
+    def images(self, region: str, prefix: str = "") -> list[dict[str, Any]]:
+        client = self.client(region)
+        found: dict[str, dict[str, Any]] = {}
+        for hidden in (False, True):
+            for image in client.images.list(filters={"os_hidden": hidden}):
+                if image["name"] and image["name"].startswith(prefix):
+                    found[image["id"]] = dict(image)
+        return sorted(found.values(), key=lambda i: (i["name"], i["id"]))
+
+    def named(self, region: str, name: str) -> list[dict[str, Any]]:
+        return [i for i in self.images(region, name) if i["name"] == name]
+
+    def one(self, region: str, name: str) -> dict[str, Any]:
+        found = self.named(region, name)
+        assert len(found) == 1, f"{len(found)} images named {name!r} in {region}"
+        return found[0]
+
+    def snapshot(self, prefix: str) -> dict[str, list[tuple[Any, ...]]]:
+        """Every field that matters of every test image, in every region."""
+        return {
+            region: [
+                tuple(sorted((k, str(v)) for k, v in image.items() if k != "updated_at"))
+                for image in self.images(region, prefix)
+            ]
+            for region in REGIONS
+        }
+
+    def delete_prefixed(self, prefix: str) -> None:
+        for region in REGIONS:
+            for image in self.images(region, prefix):
+                owner_cloud = "user2" if image["owner"] == self.project_id("user2") else None
+                client = self.client(region, owner_cloud)
+                if image.get("protected"):
+                    client.images.update(image["id"], protected=False)
+                client.images.delete(image["id"])
+
+
+@dataclass
+class Run:
+    """The outcome of one ./sync.py run."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Env:
+    """One test's slice of the cloud: a name prefix and a config file."""
+
+    glance: Glance
+    prefix: str
+    tmp: Path
+    settings: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def name(self, short: str) -> str:
+        return f"{self.prefix}{short}"
+
+    def data(self, label: str, size: int = 4096) -> bytes:
+        seed = hashlib.sha256(f"{self.prefix}{label}".encode()).digest()
+        return (seed * (size // len(seed) + 1))[:size]
+
+    def config(self, **sections: dict[str, str]) -> Path:
+        """A config file from the cloud's, selecting only this test's images."""
+        base = (STATE / "glancesync.conf").read_text()
+        condition = f"image.is_public and image.name.startswith('{self.prefix}')"
+        lines = [base, "[DEFAULT]", f"metadata_condition = {condition}"]
+        for section, values in sections.items():
+            lines.append(f"[{section}]" if section != "DEFAULT" else "[DEFAULT]")
+            lines.extend(f"{key} = {value}" for key, value in values.items())
+        path = self.tmp / "glancesync.conf"
+        path.write_text(_merge_sections("\n".join(lines)))
+        return path
+
+    def sync(self, *args: str, config: Path | None = None) -> Run:
+        path = config or self.config()
+        env = dict(os.environ)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env["GLANCESYNC_CONFIG"] = str(path)
+        done = subprocess.run(
+            ["./sync.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+
+def _merge_sections(text: str) -> str:
+    """Fold repeated sections together (later keys win), as one INI file must."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None, strict=False, default_section="\0")
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    out = []
+    for section in parser.sections():
+        out.append(f"[{section}]")
+        out.extend(f"{k} = {v}" for k, v in parser.items(section, raw=True))
+    return "\n".join(out) + "\n"
+
+
+def _cloud_is_up() -> bool:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "devcloud.py"), "--state", str(STATE), "status"],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def glance() -> Glance:
+    if not _cloud_is_up():
+        pytest.fail(f"the local cloud is not up: run `make cloud-up` (state {STATE})")
+    return Glance()
+
+
+@pytest.fixture
+def env(glance: Glance, tmp_path: Path) -> Iterator[Env]:
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    yield Env(glance, prefix, tmp_path)
+    glance.delete_prefixed(prefix)
