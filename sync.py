@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """Run glancesync from a checkout: ``./sync.py --help``."""
 
-import sys
-
-from glancesync.cli import main
+from glancesync.cli import main_exit
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_exit()

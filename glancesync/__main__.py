@@ -1,7 +1,5 @@
 """``python -m glancesync``."""
 
-import sys
+from glancesync.cli import main_exit
 
-from glancesync.cli import main
-
-sys.exit(main())
+main_exit()

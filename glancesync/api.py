@@ -98,7 +98,9 @@ class GlanceSync:
                 refs.extend(self.region_refs(ref.target))
                 continue
             if ref.name not in self.facade.regions(ref.target):
-                raise UsageError(f"unknown region {ref.full!r}: target {ref.target!r} has no image endpoint there")
+                raise UsageError(
+                    f"unknown region {ref.full!r}: no image endpoint in target {ref.target!r}"
+                )
             refs.append(ref)
         return list(dict.fromkeys(refs))
 
@@ -161,7 +163,9 @@ class GlanceSync:
     def print_images(self, region: str | RegionRef) -> None:
         """Print a region's images with the old tool's anomaly markers."""
         ref = self._ref(region)
-        by_name = {i.name: i for i in self.facade.list_images(self.master_region) if i.status == "active"}
+        by_name = {
+            i.name: i for i in self.facade.list_images(self.master_region) if i.status == "active"
+        }
         sys.stdout.write(images_table(self._own_and_public(ref), by_name))
 
     def get_images_region(self, region: str | RegionRef) -> list[dict[str, Any]]:
@@ -214,7 +218,9 @@ class GlanceSync:
         self.facade.delete_image(ref, uuid)
         return True
 
-    def update_metadata_image(self, region: str | RegionRef, image: Image | Mapping[str, Any]) -> Image:
+    def update_metadata_image(
+        self, region: str | RegionRef, image: Image | Mapping[str, Any]
+    ) -> Image:
         """Make the region's image (found by ``image``'s id) carry ``image``'s metadata.
 
         The name, visibility and user properties may change; the id cannot.

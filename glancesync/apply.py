@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from glancesync.errors import ImageError, RegionError
 from glancesync.facade_api import Facade, MetadataChange
@@ -79,11 +80,11 @@ def apply_plan(plan: RegionPlan, facade: Facade, source: RegionRef) -> ApplyResu
     region_error = None
     try:
         for entry in plan.metadata_steps():
-            _guarded(run, entry, str(entry.action), lambda e=entry: _update(facade, plan, e))
+            _guarded(run, entry, str(entry.action), partial(_update, facade, run, entry))
         for entry in plan.upload_steps():
-            _guarded(run, entry, str(entry.action), lambda e=entry: _upload(facade, source, run, e))
+            _guarded(run, entry, str(entry.action), partial(_upload, facade, source, run, entry))
         for entry in plan.ami_steps():
-            _guarded(run, entry, "ami_fixup", lambda e=entry: _fix_ami(facade, run, e))
+            _guarded(run, entry, "ami_fixup", partial(_fix_ami, facade, run, entry))
     except RegionError as error:
         LOG.error("[%s] region failed: %s", plan.region.full, error.detail)
         region_error = error.detail
@@ -107,9 +108,9 @@ def _guarded(run: _Run, entry: PlannedImage, step: str, work: Callable[[], None]
         run.record(entry.master.name, step)
 
 
-def _update(facade: Facade, plan: RegionPlan, entry: PlannedImage) -> None:
+def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
     assert entry.region_image is not None
-    facade.update_image(plan.region, entry.region_image.id, entry.change)
+    facade.update_image(run.region, entry.region_image.id, entry.change)
 
 
 def _upload(facade: Facade, source: RegionRef, run: _Run, entry: PlannedImage) -> None:

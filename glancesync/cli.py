@@ -61,7 +61,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="glancesync",
-        description="Keep the Glance images of many OpenStack regions in step with a master region.",
+        description="Keep the Glance images of many regions in step with a master region.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--parallel",
         action="store_true",
-        help="one child process per region, at most [main] max_children at once (sync and --dry-run)",
+        help="sync regions in child processes, at most [main] max_children at once",
     )
     parser.add_argument(
         "--format",

@@ -244,9 +244,7 @@ def _plan_conflict(
     sums = chosen.checksums()
     if target.dontupdate.names(sums):
         return PlannedImage(master, Status.OK_STALLED_CHECKSUM, Action.NONE, chosen)
-    if target.rename.names(sums) or (
-        target.rename.any and not target.replace.names(sums)
-    ):
+    if target.rename.names(sums) or (target.rename.any and not target.replace.names(sums)):
         return PlannedImage(
             master,
             Status.PENDING_RENAME,
@@ -391,9 +389,7 @@ def metadata_change(master: Image, region_image: Image, target: TargetSettings) 
     set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
     removed: tuple[str, ...] = ()
     if target.metadata_set:
-        removed = tuple(
-            sorted(k for k in target.metadata_set if k in current and k not in wanted)
-        )
+        removed = tuple(sorted(k for k in target.metadata_set if k in current and k not in wanted))
     visibility = master.visibility if region_image.visibility != master.visibility else None
     return MetadataChange(
         visibility=visibility,
@@ -449,7 +445,5 @@ def _plan_obsolete(
             if change.is_empty():
                 continue
             action = Action.RENAME_OBSOLETE if change.name else Action.UPDATE_OBSOLETE
-            entries.append(
-                PlannedImage(master, Status.PENDING_METADATA, action, image, change)
-            )
+            entries.append(PlannedImage(master, Status.PENDING_METADATA, action, image, change))
     return entries

@@ -107,9 +107,7 @@ def summary_line(result: ApplyResult) -> str:
     return text
 
 
-def image_markers(
-    image: Image, master_by_name: Mapping[str, Image]
-) -> str:
+def image_markers(image: Image, master_by_name: Mapping[str, Image]) -> str:
     """The old tool's markers for ``print_images``.
 
     ``+`` not on the master, ``$`` not active, ``-`` not public on the

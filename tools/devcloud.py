@@ -112,9 +112,11 @@ def ks_url(name):
 
 
 def write(path, text):
+    """Write a file only its owner can read: several of them hold passwords."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         f.write(text)
+    os.chmod(path, 0o600)
 
 
 def read_text(path):

@@ -85,13 +85,9 @@ class Glance:
         **props: Any,
     ) -> dict[str, Any]:
         client = self.client(region, as_user)
-        image = client.images.create(
-            name=name,
-            disk_format="raw",
-            container_format="bare",
-            visibility=visibility,
-            **props,
-        )
+        props.setdefault("disk_format", "raw")
+        props.setdefault("container_format", "bare")
+        image = client.images.create(name=name, visibility=visibility, **props)
         client.images.upload(image.id, io.BytesIO(data), image_size=len(data))
         return dict(client.images.get(image.id))
 
@@ -167,6 +163,7 @@ class Env:
             lines.extend(f"{key} = {value}" for key, value in values.items())
         path = self.tmp / "glancesync.conf"
         path.write_text(_merge_sections("\n".join(lines)))
+        path.chmod(0o600)
         return path
 
     def sync(self, *args: str, config: Path | None = None) -> Run:

@@ -150,7 +150,7 @@ def test_other_projects_image_with_only_tenant_images(env: Env) -> None:
     name = env.name("shared")
     env.glance.create("RegionOne", name, env.data("mine"))
     foreign = env.glance.create(
-        "RegionTwo", name, env.data("theirs"), as_user="user2", visibility="community"
+        "RegionTwo", name, env.data("theirs"), as_user="user2", visibility="shared"
     )
     assert env.sync("RegionTwo").code == 0
     copies = env.glance.named("RegionTwo", name)
@@ -216,7 +216,7 @@ def test_glancesync_class_from_python(env: Env) -> None:
 
     env.glance.create("RegionOne", env.name("api"), env.data("api"))
     sync = GlanceSync(str(env.config()))
-    assert sync.get_regions() == ["RegionTwo", "RegionThree"]
+    assert sync.get_regions() == ["RegionThree", "RegionTwo"]
     assert sync.get_regions(target="other") == ["other:OtherOne"]
     plan = sync.plan_region("RegionThree")
     assert [(e.master.name, e.status.value) for e in plan.entries] == [

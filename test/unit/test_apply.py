@@ -39,7 +39,11 @@ def test_first_sync_uploads_verified_copies_with_metadata(cloud: MemoryCloud) ->
     assert result is not None and not result.failed
     copy = cloud.one("RegionTwo", "base")
     assert copy.id != source.id
-    assert (copy.checksum, copy.visibility, copy.properties["nid"]) == (source.checksum, "public", "7")
+    assert (copy.checksum, copy.visibility, copy.properties["nid"]) == (
+        source.checksum,
+        "public",
+        "7",
+    )
     assert result.bytes_uploaded == 10 and result.images_uploaded == 1
 
 

@@ -81,72 +81,172 @@ class Case:
 
 
 CASES = [
-    Case("empty region uploads every public image",
-         [img("a"), img("b")], [], {"a": "pending_upload", "b": "pending_upload"}),
+    Case(
+        "empty region uploads every public image",
+        [img("a"), img("b")],
+        [],
+        {"a": "pending_upload", "b": "pending_upload"},
+    ),
     Case("already synced", [img("a", nid="1")], [img("a", nid="1")], {"a": "ok"}),
-    Case("private master images are not selected",
-         [img("a", vis="private"), img("b")], [], {"b": "pending_upload"}),
+    Case(
+        "private master images are not selected",
+        [img("a", vis="private"), img("b")],
+        [],
+        {"b": "pending_upload"},
+    ),
     Case("metadata differs", [img("a", nid="2")], [img("a", nid="1")], {"a": "pending_metadata"}),
     Case("visibility differs", [img("a")], [img("a", vis="private")], {"a": "pending_metadata"}),
-    Case("local property only in the region survives without metadata_set",
-         [img("a", nid="1")], [img("a", nid="1", local="x")], {"a": "ok"}),
-    Case("metadata_set selects images having one of its properties",
-         [img("a", nid="1"), img("b"), img("c", type="t")], [],
-         {"a": "pending_upload", "c": "pending_upload"}, {"metadata_set": {"nid", "type"}}),
-    Case("metadata_set limits compared properties",
-         [img("a", nid="1", other="m")], [img("a", nid="1", other="r")], {"a": "ok"},
-         {"metadata_set": {"nid"}}),
-    Case("checksum conflict without directives is an error",
-         [img("a", "new")], [img("a", "old")], {"a": "error_checksum"}),
-    Case("dontupdate by region checksum stalls",
-         [img("a", "new")], [img("a", "old")], {"a": "ok_stalled_checksum"},
-         {"dontupdate": md5("old")}),
-    Case("rename by checksum", [img("a", "new")], [img("a", "old")], {"a": "pending_rename"},
-         {"rename": md5("old")}),
-    Case("replace by checksum", [img("a", "new")], [img("a", "old")], {"a": "pending_replace"},
-         {"replace": md5("old")}),
-    Case("rename wins over replace for the same checksum",
-         [img("a", "new")], [img("a", "old")], {"a": "pending_rename"},
-         {"rename": md5("old"), "replace": md5("old")}),
-    Case("dontupdate wins over rename any", [img("a", "new")], [img("a", "old")],
-         {"a": "ok_stalled_checksum"}, {"dontupdate": md5("old"), "rename": "any"}),
-    Case("replace by checksum wins over rename any", [img("a", "new")], [img("a", "old")],
-         {"a": "pending_replace"}, {"replace": md5("old"), "rename": "any"}),
-    Case("rename any wins over replace any", [img("a", "new")], [img("a", "old")],
-         {"a": "pending_rename"}, {"replace": "any", "rename": "any"}),
-    Case("replace any", [img("a", "new")], [img("a", "old")], {"a": "pending_replace"},
-         {"replace": "any"}),
-    Case("conflict lists name the region checksum, not the master's",
-         [img("a", "new")], [img("a", "old")], {"a": "error_checksum"},
-         {"replace": md5("new")}),
-    Case("conflict lists accept os_hash_value",
-         [img("a", "new")], [img("a", "old")], {"a": "pending_replace"},
-         {"replace": hashlib.sha512(b"old").hexdigest()}),
-    Case("forcesyncs selects a private image",
-         [img("a", vis="private")], [], {}, {}),
-    Case("condition selects by property",
-         [img("a", type="baseimage"), img("b", type="other")], [], {"a": "pending_upload"},
-         {"metadata_condition": "image.user_properties.get('type') == 'baseimage'"}),
-    Case("condition may select private images",
-         [img("a", vis="private", nid="1")], [], {"a": "pending_upload"},
-         {"metadata_condition": "'nid' in image.user_properties"}),
-    Case("hidden region copy counts as present",
-         [img("a")], [img("a", hidden=True)], {"a": "ok"}),
-    Case("foreign image ignored with only_tenant_images",
-         [img("a")], [img("a", owner=OTHER)], {"a": "pending_upload"}),
-    Case("foreign same checksum counts without only_tenant_images",
-         [img("a")], [img("a", owner=OTHER)], {"a": "ok"}, {"only_tenant_images": False}),
-    Case("foreign other checksum is an error even with replace any",
-         [img("a", "new")], [img("a", "old", owner=OTHER)], {"a": "error_checksum"},
-         {"only_tenant_images": False, "replace": "any"}),
-    Case("regional duplicate: the matching one wins",
-         [img("a", "new")], [img("a", "old"), img("a", "new")], {"a": "ok"}),
-    Case("master filtering: non-active, foreign and duplicated names left out",
-         [img("a", status="queued"), img("b", owner=OTHER), img("c", "1"), img("c", "2"), img("d")],
-         [], {"d": "pending_upload"}),
+    Case(
+        "local property only in the region survives without metadata_set",
+        [img("a", nid="1")],
+        [img("a", nid="1", local="x")],
+        {"a": "ok"},
+    ),
+    Case(
+        "metadata_set selects images having one of its properties",
+        [img("a", nid="1"), img("b"), img("c", type="t")],
+        [],
+        {"a": "pending_upload", "c": "pending_upload"},
+        {"metadata_set": {"nid", "type"}},
+    ),
+    Case(
+        "metadata_set limits compared properties",
+        [img("a", nid="1", other="m")],
+        [img("a", nid="1", other="r")],
+        {"a": "ok"},
+        {"metadata_set": {"nid"}},
+    ),
+    Case(
+        "checksum conflict without directives is an error",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "error_checksum"},
+    ),
+    Case(
+        "dontupdate by region checksum stalls",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "ok_stalled_checksum"},
+        {"dontupdate": md5("old")},
+    ),
+    Case(
+        "rename by checksum",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "pending_rename"},
+        {"rename": md5("old")},
+    ),
+    Case(
+        "replace by checksum",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "pending_replace"},
+        {"replace": md5("old")},
+    ),
+    Case(
+        "rename wins over replace for the same checksum",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "pending_rename"},
+        {"rename": md5("old"), "replace": md5("old")},
+    ),
+    Case(
+        "dontupdate wins over rename any",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "ok_stalled_checksum"},
+        {"dontupdate": md5("old"), "rename": "any"},
+    ),
+    Case(
+        "replace by checksum wins over rename any",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "pending_replace"},
+        {"replace": md5("old"), "rename": "any"},
+    ),
+    Case(
+        "rename any wins over replace any",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "pending_rename"},
+        {"replace": "any", "rename": "any"},
+    ),
+    Case(
+        "replace any",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "pending_replace"},
+        {"replace": "any"},
+    ),
+    Case(
+        "conflict lists name the region checksum, not the master's",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "error_checksum"},
+        {"replace": md5("new")},
+    ),
+    Case(
+        "conflict lists accept os_hash_value",
+        [img("a", "new")],
+        [img("a", "old")],
+        {"a": "pending_replace"},
+        {"replace": hashlib.sha512(b"old").hexdigest()},
+    ),
+    Case("forcesyncs selects a private image", [img("a", vis="private")], [], {}, {}),
+    Case(
+        "condition selects by property",
+        [img("a", type="baseimage"), img("b", type="other")],
+        [],
+        {"a": "pending_upload"},
+        {"metadata_condition": "image.user_properties.get('type') == 'baseimage'"},
+    ),
+    Case(
+        "condition may select private images",
+        [img("a", vis="private", nid="1")],
+        [],
+        {"a": "pending_upload"},
+        {"metadata_condition": "'nid' in image.user_properties"},
+    ),
+    Case("hidden region copy counts as present", [img("a")], [img("a", hidden=True)], {"a": "ok"}),
+    Case(
+        "foreign image ignored with only_tenant_images",
+        [img("a")],
+        [img("a", owner=OTHER)],
+        {"a": "pending_upload"},
+    ),
+    Case(
+        "foreign same checksum counts without only_tenant_images",
+        [img("a")],
+        [img("a", owner=OTHER)],
+        {"a": "ok"},
+        {"only_tenant_images": False},
+    ),
+    Case(
+        "foreign other checksum is an error even with replace any",
+        [img("a", "new")],
+        [img("a", "old", owner=OTHER)],
+        {"a": "error_checksum"},
+        {"only_tenant_images": False, "replace": "any"},
+    ),
+    Case(
+        "regional duplicate: the matching one wins",
+        [img("a", "new")],
+        [img("a", "old"), img("a", "new")],
+        {"a": "ok"},
+    ),
+    Case(
+        "master filtering: non-active, foreign and duplicated names left out",
+        [img("a", status="queued"), img("b", owner=OTHER), img("c", "1"), img("c", "2"), img("d")],
+        [],
+        {"d": "pending_upload"},
+    ),
     Case("obsolete names are never synced", [img("a_obsolete")], [], {}),
-    Case("non-active region image does not count as present",
-         [img("a")], [img("a", status="queued")], {"a": "pending_upload"}),
+    Case(
+        "non-active region image does not count as present",
+        [img("a")],
+        [img("a", status="queued")],
+        {"a": "pending_upload"},
+    ),
 ]
 
 
@@ -209,17 +309,28 @@ def test_upload_copies_system_fields_and_only_metadata_set_properties() -> None:
 def test_glance_owned_properties_are_never_copied() -> None:
     from glancesync.image import image_from_glance
 
-    doc = {"id": "x", "name": "a", "status": "active", "visibility": "public", "owner": ME,
-           "checksum": md5("a"), "stores": "fs", "os_glance_importing": "1",
-           "owner_specified.openstack.md5": "m", "nid": "1"}
+    doc = {
+        "id": "x",
+        "name": "a",
+        "status": "active",
+        "visibility": "public",
+        "owner": ME,
+        "checksum": md5("a"),
+        "stores": "fs",
+        "os_glance_importing": "1",
+        "owner_specified.openstack.md5": "m",
+        "nid": "1",
+    }
     spec = plan([image_from_glance(doc)], []).entries[0].new_image
     assert spec is not None and dict(spec.properties) == {"nid": "1"}
 
 
 def test_rename_makes_old_image_private_and_backs_up_metadata_set_properties() -> None:
     entry = plan(
-        [img("a", "new", nid="2")], [img("a", "old", nid="1", local="x")],
-        rename="any", metadata_set={"nid"},
+        [img("a", "new", nid="2")],
+        [img("a", "old", nid="1", local="x")],
+        rename="any",
+        metadata_set={"nid"},
     ).entries[0]
     assert entry.change.name == "a.old"
     assert entry.change.visibility == "private"
@@ -257,7 +368,11 @@ def ami_triplet(**ami_props: Any) -> tuple[Image, Image, Image]:
 def test_ami_smaller_than_its_kernel_waits_for_the_kernel_upload() -> None:
     kernel, ramdisk, ami = ami_triplet()
     result = plan([kernel, ramdisk, ami], [])
-    assert statuses(result) == {"ami": "pending_ami", "ramdisk": "pending_upload", "kernel": "pending_upload"}
+    assert statuses(result) == {
+        "ami": "pending_ami",
+        "ramdisk": "pending_upload",
+        "kernel": "pending_upload",
+    }
     entry = result.entries[0]
     assert entry.master.name == "ami"
     assert dict(entry.awaits) == {"kernel_id": "kernel", "ramdisk_id": "ramdisk"}
@@ -328,7 +443,11 @@ def test_own_checksum_conflict_wins_over_ami_status() -> None:
 def test_kernel_in_error_makes_ami_error_ami() -> None:
     kernel, ramdisk, ami = ami_triplet()
     result = plan([kernel, ramdisk, ami], [img("kernel", "different")])
-    assert statuses(result) == {"ami": "error_ami", "ramdisk": "pending_upload", "kernel": "error_checksum"}
+    assert statuses(result) == {
+        "ami": "error_ami",
+        "ramdisk": "pending_upload",
+        "kernel": "error_checksum",
+    }
 
 
 # -- obsolete ---------------------------------------------------------------
@@ -352,7 +471,9 @@ def test_obsolete_region_copy_follows_master_visibility_and_syncprops() -> None:
     region_old = img("a_obsolete", "v1", vis="public", nid="1")
     (entry,) = plan([old], [region_old], obsolete_syncprops={"nid"}).obsolete
     assert entry.action is Action.UPDATE_OBSOLETE
-    assert entry.change.visibility == "private" and dict(entry.change.set_properties) == {"nid": "2"}
+    assert entry.change.visibility == "private" and dict(entry.change.set_properties) == {
+        "nid": "2"
+    }
 
 
 def test_obsolete_handling_can_be_turned_off_and_never_touches_other_bytes() -> None:
