@@ -85,7 +85,7 @@ class MemoryCloud:
 
     def regions(self, target: str) -> list[str]:
         self._check_target(target)
-        return list(self.regions_by_target[target])
+        return sorted(self.regions_by_target[target])  # as the catalog-backed facade does
 
     def project_id(self, target: str) -> str:
         self._check_target(target)

@@ -186,9 +186,9 @@ def test_get_regions_orders_and_filters(cloud: MemoryCloud) -> None:
     assert sync.get_regions() == ["RegionTwo"]
     assert sync.get_regions(omit_master_region=False) == ["RegionOne", "RegionTwo"]
     assert sync.get_regions(target="other") == ["other:OtherOne"]
-    assert make_sync(cloud).get_regions() == ["RegionTwo", "RegionThree"]
-    ordered = make_sync(cloud, preferable_order=("RegionThree", "Nowhere"))
-    assert ordered.get_regions() == ["RegionThree", "RegionTwo"]
+    assert make_sync(cloud).get_regions() == ["RegionThree", "RegionTwo"]
+    ordered = make_sync(cloud, preferable_order=("Nowhere", "RegionTwo"))
+    assert ordered.get_regions() == ["RegionTwo", "RegionThree"]
 
 
 def test_backup_is_json_lines_with_every_field(cloud: MemoryCloud, tmp_path) -> None:

@@ -1,0 +1,112 @@
+"""doc/configuration.rst and etc/glancesync.conf.sample cover exactly the code's keys.
+
+In the reference, every key is a definition-list term ``key`` at the start
+of a line, followed by an indented field list: ``:Section:`` for a key,
+``:Alias of:`` for an alias.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from glancesync import config
+from glancesync.config import ALIASES, MAIN_KEYS, TARGET_KEYS, load_settings
+from glancesync.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "doc" / "configuration.rst"
+SAMPLE = ROOT / "etc" / "glancesync.conf.sample"
+
+_TERM = re.compile(r"^``([a-z_]+)``\n((?:[ \t]+.*\n|\n)*)", re.MULTILINE)
+_FIELD = re.compile(r"^[ \t]+:([A-Za-z ]+):[ \t]*(.*)$", re.MULTILINE)
+
+
+def documented() -> dict[str, dict[str, str]]:
+    """Term -> its fields (first line of each value)."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    entries: dict[str, dict[str, str]] = {}
+    for match in _TERM.finditer(text):
+        fields = dict(_FIELD.findall(match.group(2)))
+        if fields:
+            assert match.group(1) not in entries, f"{match.group(1)} documented twice"
+            entries[match.group(1)] = fields
+    return entries
+
+
+def test_every_key_of_the_code_is_documented_and_nothing_else() -> None:
+    in_code = {*MAIN_KEYS, *TARGET_KEYS, *ALIASES}
+    in_doc = set(documented())
+    assert not in_code - in_doc, f"keys missing from {REFERENCE.name}"
+    assert not in_doc - in_code, f"keys in {REFERENCE.name} that the code does not know"
+
+
+@pytest.mark.parametrize("key", [*MAIN_KEYS, *TARGET_KEYS])
+def test_each_key_has_its_section_type_default_and_example(key: str) -> None:
+    fields = documented()[key]
+    assert {"Section", "Type", "Default", "Example"} <= set(fields), fields
+    expected = "[main]" if key in MAIN_KEYS else "[DEFAULT] or a target"
+    assert fields["Section"] == expected
+
+
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_each_alias_names_its_key(alias: str) -> None:
+    assert documented()[alias] == {"Alias of": f"``{ALIASES[alias]}``"}
+
+
+def test_documented_examples_load(tmp_path: Path) -> None:
+    """Every ``Example`` of a target key is a valid line of a [DEFAULT] section."""
+    examples = {
+        key: fields["Example"] for key, fields in documented().items() if "Example" in fields
+    }
+    skip = {"credential", "cloud", "application_credential_id", "application_credential_secret"}
+    skip |= {"user", "password", "keystone_url", "tenant"}  # authentication: one way only
+    for key in TARGET_KEYS:
+        if key in skip:
+            continue
+        line = examples[key].strip("`")
+        text = f"[main]\nmaster_region = R\n[DEFAULT]\n{line}\n[master]\n{_PASSWORD}"
+        load_settings(_stream(text), environ={})
+    main_lines = "\n".join(examples[key].strip("`") for key in MAIN_KEYS)
+    load_settings(_stream(f"[main]\n{main_lines}\n[master]\n{_PASSWORD}"), environ={})
+
+
+_PASSWORD = "user = u\npassword = p\nkeystone_url = https://k.example.org/v3\ntenant = t\n"
+
+
+def _stream(text: str):  # noqa: ANN202 - a tiny helper
+    import io
+
+    return io.StringIO(text)
+
+
+def _sample_keys() -> set[str]:
+    """Keys set or shown commented (``# key =``) in the sample."""
+    text = SAMPLE.read_text(encoding="utf-8")
+    return set(re.findall(r"^#?[ \t]*([a-z_]+)[ \t]*=", text, re.MULTILINE))
+
+
+def test_every_key_of_the_code_is_in_the_sample() -> None:
+    missing = {*MAIN_KEYS, *TARGET_KEYS} - _sample_keys()
+    assert not missing, f"keys missing from {SAMPLE.name}"
+
+
+def test_every_alias_is_mentioned_in_the_sample() -> None:
+    text = SAMPLE.read_text(encoding="utf-8")
+    missing = [alias for alias in ALIASES if not re.search(rf"\b{alias}\b", text)]
+    assert not missing, f"aliases missing from {SAMPLE.name}"
+
+
+def test_the_sample_holds_no_unknown_key() -> None:
+    unknown = _sample_keys() - {*MAIN_KEYS, *TARGET_KEYS, *ALIASES}
+    assert not unknown
+
+
+def test_the_sample_loads_as_it_stands() -> None:
+    settings = load_settings(SAMPLE, environ={})
+    assert isinstance(settings, Settings)
+    assert set(settings.targets) == {"master", "other"}
+    assert settings.master_region == "RegionOne"
+    assert config.DEFAULT_CONFIG_PATH == "/etc/glancesync.conf"

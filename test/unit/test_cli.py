@@ -1,0 +1,248 @@
+"""The command line: options, outputs and exit codes, on the in-memory cloud."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from glancesync import cli
+from test.memcloud import MemoryCloud
+
+CONFIG = """\
+[main]
+master_region = RegionOne
+[master]
+user = admin
+password = adminpass
+keystone_url = http://127.0.0.1:5000/v3
+tenant = admin
+[other]
+user = admin
+password = otherpass
+keystone_url = http://127.0.0.1:5001/v3
+tenant = admin
+"""
+
+
+@pytest.fixture
+def cloud() -> MemoryCloud:
+    return MemoryCloud()
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "glancesync.conf"
+    path.write_text(CONFIG)
+    path.chmod(0o600)
+    monkeypatch.setenv("GLANCESYNC_CONFIG", str(path))
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+def run(cloud: MemoryCloud, *argv: str) -> int:
+    return cli.main(list(argv), facade_factory=lambda settings: cloud)
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for option in ("--version", "--help"):
+        with pytest.raises(SystemExit) as done:
+            cli.main([option])
+        assert done.value.code == 0
+    assert "exit codes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--no-such-option"],
+        ["--dry-run", "--show-status"],
+        ["--format", "json"],
+        ["--show-status", "--parallel"],
+        ["--format", "xml", "--show-status"],
+        ["-v", "-q"],
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    argv: list[str], cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        code = run(cloud, *argv)
+        raise SystemExit(code)
+    assert done.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and err.startswith("glancesync: error:")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--config-file", "/nonexistent/glancesync.conf"], "/nonexistent/glancesync.conf"),
+        (["--config", "master.no_such_key=1"], "no_such_key"),
+        (["--config", "metadata_condition=__import__('os')"], "metadata_condition"),
+        (["nowhere:RegionX"], "nowhere"),
+        (["Atlantis"], "Atlantis"),
+    ],
+)
+def test_config_and_region_errors_exit_2_and_touch_nothing(
+    argv: list[str],
+    fragment: str,
+    cloud: MemoryCloud,
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    assert run(cloud, *argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and fragment in err
+    assert cloud.writes == []
+
+
+def test_show_status_csv_exit_0_even_with_error_statuses(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "small", b"s")
+    cloud.add("RegionOne", "bigger", b"bigger data")
+    cloud.add("RegionTwo", "bigger", b"other data!")
+    assert run(cloud, "--show-status", "RegionTwo", "other:OtherOne") == 0
+    assert capsys.readouterr().out == (
+        "pending_upload,RegionTwo,small\n"
+        "error_checksum,RegionTwo,bigger\n"
+        "pending_upload,other:OtherOne,small\n"
+        "pending_upload,other:OtherOne,bigger\n"
+    )
+    assert cloud.writes == []
+
+
+def test_default_regions_are_the_master_targets_minus_master(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"a")
+    assert run(cloud, "--show-status") == 0
+    regions = [line.split(",")[1] for line in capsys.readouterr().out.splitlines()]
+    assert regions == ["RegionThree", "RegionTwo"]
+
+
+def test_target_prefix_alone_means_all_its_regions(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"a")
+    cloud.regions_by_target["other"].append("OtherTwo")
+    assert run(cloud, "--show-status", "other:") == 0
+    assert (
+        capsys.readouterr().out
+        == "pending_upload,other:OtherOne,a\npending_upload,other:OtherTwo,a\n"
+    )
+
+
+def test_show_status_exit_1_when_a_region_cannot_be_read(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"a")
+    cloud.failing_regions.add("RegionTwo")
+    assert run(cloud, "--show-status", "RegionTwo", "RegionThree") == 1
+    assert capsys.readouterr().out == "pending_upload,RegionThree,a\n"
+
+
+def test_sync_exit_codes(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"a")
+    assert run(cloud, "RegionTwo") == 0
+    assert "RegionTwo: ok; 1 images uploaded" in capsys.readouterr().out
+    cloud.add("RegionOne", "b", b"new")
+    cloud.add("RegionThree", "b", b"old")
+    assert run(cloud, "RegionThree") == 1, "error_checksum left behind"
+    assert run(cloud, "--config", "rename=any", "RegionThree") == 0
+    assert cloud.one("RegionThree", "b.old").visibility == "private"
+
+
+def test_config_overrides_and_regions_in_any_order(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"a", nid="1")
+    cloud.add("RegionOne", "b", b"b")
+    condition = "metadata_condition=image.user_properties.get('nid')=='1'"
+    assert (
+        run(cloud, "--show-status", "--config", "RegionTwo", condition, "master.ignore_regions=X")
+        == 0
+    )
+    assert capsys.readouterr().out == "pending_upload,RegionTwo,a\n"
+
+
+def test_failing_region_does_not_stop_the_others(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"a")
+    cloud.failing_regions.add("RegionTwo")
+    assert run(cloud, "RegionTwo", "RegionThree") == 1
+    assert cloud.one("RegionThree", "a").status == "active"
+    out = capsys.readouterr().out
+    assert "RegionTwo: FAILED" in out and "RegionThree: ok" in out
+
+
+def test_master_unreachable_touches_no_region(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.failing_regions.add("RegionOne")
+    assert run(cloud, "RegionTwo") == 1
+    assert cloud.writes == []
+    assert "master unreachable" in capsys.readouterr().err
+
+
+def test_dry_run_json_rows_and_no_writes(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = cloud.add("RegionOne", "a", b"abc", nid="2")
+    present = cloud.add("RegionTwo", "a", b"abc", nid="1")
+    assert run(cloud, "--dry-run", "--format", "json", "RegionTwo") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row == {
+        "status": "pending_metadata",
+        "region": "RegionTwo",
+        "image": "a",
+        "master_id": source.id,
+        "region_id": present.id,
+        "size": 3,
+        "checksum": source.checksum,
+        "action": "update_metadata",
+    }
+    assert cloud.writes == []
+
+
+def test_show_status_json_has_no_action(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"abc")
+    assert run(cloud, "--show-status", "--format", "json", "RegionTwo") == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert "action" not in row and row["region_id"] is None
+
+
+def test_show_regions_lists_every_target(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cloud, "--show-regions") == 0
+    assert capsys.readouterr().out == "RegionThree RegionTwo other:OtherOne\n"
+
+
+def test_make_backup_writes_one_file_per_region(
+    cloud: MemoryCloud, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionTwo", "a", b"a")
+    assert run(cloud, "--make-backup", str(tmp_path / "b"), "RegionTwo", "other:OtherOne") == 0
+    names = sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert len(names) == 2 and names[0].startswith("backup_RegionTwo_")
+    assert names[1].startswith("backup_other_OtherOne_")
+
+
+def test_interrupt_exits_130(
+    cloud: MemoryCloud, config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "apply_plan", interrupted)
+    cloud.add("RegionOne", "a", b"a")
+    assert run(cloud, "RegionTwo") == 130
