@@ -76,7 +76,7 @@ def test_documented_examples_load(tmp_path: Path) -> None:
 _PASSWORD = "user = u\npassword = p\nkeystone_url = https://k.example.org/v3\ntenant = t\n"
 
 
-def _stream(text: str):  # noqa: ANN202 - a tiny helper
+def _stream(text: str):
     import io
 
     return io.StringIO(text)
