@@ -13,7 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from glancesync.errors import ImageError, RegionError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from glancesync.errors import ImageError, RegionError, ServerError
 from glancesync.facade_api import Facade, MetadataChange
 from glancesync.image import Image
 from glancesync.plan import Action, PlannedImage, RegionPlan
@@ -21,6 +29,12 @@ from glancesync.region import RegionRef
 from glancesync.transfer import copy_image_data
 
 LOG = logging.getLogger(__name__)
+
+#: An upload is tried this many times when it fails for a transient reason
+#: (connection error, 5xx, 429), waiting 1 s, then 2 s... between attempts.
+UPLOAD_ATTEMPTS = 3
+BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -124,15 +138,53 @@ def _upload(facade: Facade, source: RegionRef, run: _Run, entry: PlannedImage) -
         facade.delete_image(region, leftover.id)
     if entry.action is Action.RENAME_AND_UPLOAD and old is not None:
         facade.update_image(region, old.id, entry.change)
-    record: Image = facade.create_image(region, spec)
-    try:
-        run.bytes_uploaded += copy_image_data(facade, source, entry.master, region, record.id)
-    except (ImageError, RegionError):
-        _discard(facade, region, record)
-        raise
+    for attempt in _retrying(region, entry.master.name):
+        with attempt:
+            record: Image = facade.create_image(region, spec)
+            try:
+                sent = copy_image_data(facade, source, entry.master, region, record.id)
+            except (ImageError, RegionError):
+                _discard(facade, region, record)
+                raise
+    run.bytes_uploaded += sent
     run.uploaded[entry.master.name] = record.id
     if entry.action is Action.REPLACE and old is not None:
         facade.delete_image(region, old.id)
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, ServerError) and error.transient
+
+
+def _wait(state: RetryCallState) -> float:
+    """Exponential backoff, but never sooner than the server's Retry-After."""
+    backoff = wait_exponential(multiplier=BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS)(state)
+    error = state.outcome.exception() if state.outcome else None
+    hint = error.retry_after if isinstance(error, ServerError) and error.retry_after else 0.0
+    return max(backoff, min(hint, MAX_BACKOFF_SECONDS))
+
+
+def _retrying(region: RegionRef, image: str) -> Retrying:
+    """Try a whole upload again on transient failures; the failed record is gone by then."""
+
+    def log(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        LOG.warning(
+            "[%s] upload %s failed (attempt %d of %d), retrying: %s",
+            region.full,
+            image,
+            state.attempt_number,
+            UPLOAD_ATTEMPTS,
+            getattr(error, "detail", error),
+        )
+
+    return Retrying(
+        retry=retry_if_exception(_is_transient),
+        stop=stop_after_attempt(UPLOAD_ATTEMPTS),
+        wait=_wait,
+        before_sleep=log,
+        reraise=True,
+    )
 
 
 def _discard(facade: Facade, region: RegionRef, record: Image) -> None:

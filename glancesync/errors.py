@@ -42,23 +42,59 @@ class UsageError(GlanceSyncError):
     """A command-line problem: bad option or unknown region (exit code 2)."""
 
 
-class RegionError(GlanceSyncError):
+class ServerError(GlanceSyncError):
+    """A failure reported by (or on the way to) a server.
+
+    ``transient`` marks what may pass if tried again (connection errors,
+    5xx, 429); ``retry_after`` is the server's own hint, in seconds.
+    """
+
+    def __init__(
+        self, message: str, *, transient: bool = False, retry_after: float | None = None
+    ) -> None:
+        self.transient = transient
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class RegionError(ServerError):
     """A failure that stops work on one region (auth, unreachable, 5xx...).
 
     The other regions go on; the run exits with code 1.
     """
 
-    def __init__(self, region: str, message: str) -> None:
+    def __init__(
+        self,
+        region: str,
+        message: str,
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         self.region = region
         self.detail = message
-        super().__init__(f"region {region}: {message}")
+        super().__init__(
+            f"region {region}: {message}", transient=transient, retry_after=retry_after
+        )
 
 
-class ImageError(GlanceSyncError):
+class ImageError(ServerError):
     """A failure tied to one image in one region: skip it and go on."""
 
-    def __init__(self, region: str, image: str, message: str) -> None:
+    def __init__(
+        self,
+        region: str,
+        image: str,
+        message: str,
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
         self.region = region
         self.image = image
         self.detail = message
-        super().__init__(f"region {region}, image {image}: {message}")
+        super().__init__(
+            f"region {region}, image {image}: {message}",
+            transient=transient,
+            retry_after=retry_after,
+        )

@@ -111,6 +111,15 @@ _CONNECT_URL_RE = re.compile(r"(?:connection to|communicating with|address for) 
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^\"')(]+)")
 
 
+def _retry_after(resp: requests.Response) -> float | None:
+    """The server's Retry-After in seconds (the HTTP-date form is ignored)."""
+    value = resp.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
 def _connection_message(text: str) -> str:
     """ "cannot connect to URL: Connection refused" out of urllib3's long story."""
     url = _CONNECT_URL_RE.search(text)
@@ -183,19 +192,36 @@ class _Translate:
     def _msg(self, text: str) -> str:
         return _one_line(text, self.secrets)
 
-    def region_error(self, text: str) -> RegionError:
-        return RegionError(self.where, self._msg(text))
+    def region_error(
+        self, text: str, transient: bool = False, retry_after: float | None = None
+    ) -> RegionError:
+        return RegionError(
+            self.where, self._msg(text), transient=transient, retry_after=retry_after
+        )
 
-    def status_error(self, code: int | None, detail: str) -> GlanceSyncError:
-        """The error for an HTTP status of a Glance answer."""
+    def status_error(
+        self, code: int | None, detail: str, retry_after: float | None = None
+    ) -> GlanceSyncError:
+        """The error for an HTTP status of a Glance answer.
+
+        5xx and 429 are transient: the caller may try again, after
+        ``retry_after`` seconds if the server said so.
+        """
         label = f"HTTP {code}" if code else "HTTP error"
+        transient = code is not None and (code >= 500 or code == 429)
         if code == 401:
             return self.region_error(f"Glance rejected the credentials ({label}): {detail}")
         if code is not None and code >= 500:
-            return self.region_error(f"Glance failed ({label}): {detail}")
+            return self.region_error(f"Glance failed ({label}): {detail}", True, retry_after)
         if self.image is None:
-            return self.region_error(f"{label}: {detail}")
-        return ImageError(self.where, self.image, self._msg(f"{label}: {detail}"))
+            return self.region_error(f"{label}: {detail}", transient, retry_after)
+        return ImageError(
+            self.where,
+            self.image,
+            self._msg(f"{label}: {detail}"),
+            transient=transient,
+            retry_after=retry_after,
+        )
 
     def translate(self, exc: Exception) -> GlanceSyncError | None:
         text = str(exc) or type(exc).__name__
@@ -209,8 +235,10 @@ class _Translate:
         if isinstance(exc, ksa_exc.EndpointNotFound):
             return self.region_error(f"no image endpoint: {text}")
         if isinstance(exc, ksa_exc.ConnectTimeout):
-            return self.region_error(f"timed out: {_connection_message(text)}")
-        if isinstance(exc, (ksa_exc.ConnectFailure, ksa_exc.DiscoveryFailure)):
+            return self.region_error(f"timed out: {_connection_message(text)}", True)
+        if isinstance(exc, ksa_exc.ConnectFailure):
+            return self.region_error(_connection_message(text), True)
+        if isinstance(exc, ksa_exc.DiscoveryFailure):
             return self.region_error(_connection_message(text))
         if isinstance(exc, ksa_exc.ClientException):
             # SSLError, EmptyCatalog, other keystoneauth failures
@@ -220,7 +248,9 @@ class _Translate:
             code = exc.code if isinstance(exc.code, int) else None
             detail = getattr(exc, "details", None) or text
             return self.status_error(code, self._msg(str(detail)))
-        if isinstance(exc, (glance_exc.CommunicationError, glance_exc.InvalidEndpoint)):
+        if isinstance(exc, glance_exc.CommunicationError):
+            return self.region_error(f"Glance: {_connection_message(text)}", True)
+        if isinstance(exc, glance_exc.InvalidEndpoint):
             return self.region_error(f"Glance: {_connection_message(text)}")
         if isinstance(exc, glance_exc.BaseException):
             return self.region_error(text)
@@ -229,13 +259,19 @@ class _Translate:
             cause = exc.__cause__
             if isinstance(exc, SourceStreamError) and isinstance(cause, GlanceSyncError):
                 text = f"source stream failed: {cause}"
-            return ImageError(self.where, self.image or "?", self._msg(text))
+            return ImageError(
+                self.where,
+                self.image or "?",
+                self._msg(text),
+                transient=isinstance(exc, SourceStreamError),
+            )
         if self.data and isinstance(exc, (requests.RequestException, OSError)):
             # broken download, or glanceclient's "Corrupt image download"
             return ImageError(
                 self.where,
                 self.image or "?",
                 self._msg(f"data transfer failed: {text}"),
+                transient=True,
             )
         return None
 
@@ -399,7 +435,9 @@ class ServersFacade:
             tr.secrets = self._targets[region.target].secrets
             resp = clients.api.request(url, method, raise_exc=False, **kwargs)
             if resp.status_code >= 400:
-                raise tr.status_error(resp.status_code, tr._msg(_response_detail(resp)))
+                raise tr.status_error(
+                    resp.status_code, tr._msg(_response_detail(resp)), _retry_after(resp)
+                )
             if not resp.content:
                 return None
             try:

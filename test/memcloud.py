@@ -44,6 +44,8 @@ class MemoryCloud:
     writes: list[tuple[str, str, str]] = field(default_factory=list)
     failing_regions: set[str] = field(default_factory=set)
     corrupt_uploads: set[str] = field(default_factory=set)
+    #: Region -> how many more uploads fail with a transient 503.
+    flaky_uploads: dict[str, int] = field(default_factory=dict)
 
     # -- test helpers ----------------------------------------------------
 
@@ -118,6 +120,9 @@ class MemoryCloud:
     def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
         stored = self._get(region, image_id)
         payload = b"".join(data)
+        if self.flaky_uploads.get(region.full, 0) > 0:
+            self.flaky_uploads[region.full] -= 1
+            raise ImageError(region.full, image_id, "HTTP 503", transient=True, retry_after=0)
         if region.full in self.corrupt_uploads:
             payload = bytes([payload[0] ^ 1]) + payload[1:] if payload else b"!"
         self._store_data(stored.doc, payload)

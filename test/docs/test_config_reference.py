@@ -7,6 +7,7 @@ of a line, followed by an indented field list: ``:Section:`` for a key,
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -19,9 +20,10 @@ from glancesync.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "doc" / "configuration.rst"
 SAMPLE = ROOT / "etc" / "glancesync.conf.sample"
+_PASSWORD = "user = u\npassword = p\nkeystone_url = https://k.example.org/v3\ntenant = t\n"
 
 _TERM = re.compile(r"^``([a-z_]+)``\n((?:[ \t]+.*\n|\n)*)", re.MULTILINE)
-_FIELD = re.compile(r"^[ \t]+:([A-Za-z ]+):[ \t]*(.*)$", re.MULTILINE)
+_FIELD = re.compile(r"^[ \t]+:([A-Z][A-Za-z ]*):[ \t]*(.*)$", re.MULTILINE)
 
 
 def documented() -> dict[str, dict[str, str]]:
@@ -68,18 +70,9 @@ def test_documented_examples_load(tmp_path: Path) -> None:
             continue
         line = examples[key].strip("`")
         text = f"[main]\nmaster_region = R\n[DEFAULT]\n{line}\n[master]\n{_PASSWORD}"
-        load_settings(_stream(text), environ={})
+        load_settings(io.StringIO(text), environ={})
     main_lines = "\n".join(examples[key].strip("`") for key in MAIN_KEYS)
-    load_settings(_stream(f"[main]\n{main_lines}\n[master]\n{_PASSWORD}"), environ={})
-
-
-_PASSWORD = "user = u\npassword = p\nkeystone_url = https://k.example.org/v3\ntenant = t\n"
-
-
-def _stream(text: str):
-    import io
-
-    return io.StringIO(text)
+    load_settings(io.StringIO(f"[main]\n{main_lines}\n[master]\n{_PASSWORD}"), environ={})
 
 
 def _sample_keys() -> set[str]:
@@ -109,4 +102,8 @@ def test_the_sample_loads_as_it_stands() -> None:
     assert isinstance(settings, Settings)
     assert set(settings.targets) == {"master", "other"}
     assert settings.master_region == "RegionOne"
+
+
+def test_the_default_path_is_the_one_the_docs_name() -> None:
     assert config.DEFAULT_CONFIG_PATH == "/etc/glancesync.conf"
+    assert f"``{config.DEFAULT_CONFIG_PATH}``" in REFERENCE.read_text(encoding="utf-8")

@@ -216,3 +216,31 @@ def test_update_metadata_image_changes_only_given_fields(cloud: MemoryCloud) -> 
     wanted = {"id": image.id, "name": "y", "visibility": "public", "nid": "2"}
     updated = make_sync(cloud).update_metadata_image("RegionTwo", wanted)
     assert (updated.name, dict(updated.properties)) == ("y", {"nid": "2", "local": "l"})
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("glancesync.apply.BACKOFF_SECONDS", 0.0)
+
+
+def test_transient_upload_failure_is_retried_without_leaving_records(
+    cloud: MemoryCloud, no_backoff: None
+) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    cloud.flaky_uploads["RegionTwo"] = 2
+    result = make_sync(cloud).sync_region("RegionTwo")
+    assert result is not None and not result.failed
+    assert [i.status for i in cloud.named("RegionTwo", "base")] == ["active"]
+    ops = [op for _, op, _ in cloud.writes]
+    assert ops == ["create", "delete", "create", "delete", "create", "upload"]
+
+
+def test_persistent_transient_failure_gives_up_after_three_attempts(
+    cloud: MemoryCloud, no_backoff: None
+) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    cloud.flaky_uploads["RegionTwo"] = 5
+    result = make_sync(cloud).sync_region("RegionTwo")
+    assert result is not None and result.failed and "503" in result.outcomes[0].message
+    assert cloud.named("RegionTwo", "base") == []
+    assert cloud.flaky_uploads["RegionTwo"] == 2
