@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from glancesync.apply import ApplyResult, apply_plan
 from glancesync.config import load_settings
-from glancesync.errors import ImageError, UsageError
+from glancesync.errors import ImageError, RegionError, UsageError
 from glancesync.facade_api import Facade, MetadataChange
 from glancesync.image import Image, image_from_glance, is_managed_property
 from glancesync.plan import RegionPlan, plan_region
@@ -82,27 +82,36 @@ class GlanceSync:
             names = first + [n for n in names if n not in first]
         return [RegionRef(target, name) for name in names]
 
-    def resolve_regions(self, names: Sequence[str]) -> list[RegionRef]:
+    def resolve_regions(self, names: Sequence[str]) -> tuple[list[RegionRef], list[RegionError]]:
         """Turn command-line region names into regions, checking each exists.
 
-        ``target:`` stands for every region of that target. An unknown
-        target or region is a usage error: nothing is synced.
+        ``target:`` stands for every region of that target; no names means
+        the master target's. An unknown target or region is a usage error:
+        nothing is synced. A target whose catalog cannot be read is not: its
+        error is returned and the other regions go on (decision 14). A region
+        named explicitly in such a target is kept, and fails on its own.
         """
-        if not names:
-            return self.region_refs()
         refs: list[RegionRef] = []
-        for name in names:
-            ref = RegionRef.parse(name)
+        failures: list[RegionError] = []
+        for ref in [RegionRef.parse(name) for name in names] or [RegionRef(MASTER, "")]:
             self._target(ref.target)
+            try:
+                catalog = self.facade.regions(ref.target)
+            except RegionError as error:
+                if ref.name:
+                    refs.append(ref)
+                else:
+                    failures.append(error)
+                continue
             if not ref.name:
                 refs.extend(self.region_refs(ref.target))
-                continue
-            if ref.name not in self.facade.regions(ref.target):
+            elif ref.name in catalog:
+                refs.append(ref)
+            else:
                 raise UsageError(
                     f"unknown region {ref.full!r}: no image endpoint in target {ref.target!r}"
                 )
-            refs.append(ref)
-        return list(dict.fromkeys(refs))
+        return list(dict.fromkeys(refs)), failures
 
     def _target(self, name: str) -> Any:
         try:

@@ -23,11 +23,12 @@ from glancesync.facade_api import Facade
 from glancesync.region import RegionRef
 from glancesync.regionrun import RegionReport, new_run_dir, run_parallel, run_sequential
 from glancesync.report import dry_run_text, plan_rows, status_csv, summary_line
+from glancesync.runlock import LockBusy, default_lock_path, run_lock
 from glancesync.settings import Settings
 
 LOG = logging.getLogger("glancesync")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 EPILOG = """\
 regions:
@@ -46,7 +47,8 @@ examples:
 
 exit codes: 0 all good; 1 a region failed or an image is in an error status
 (for --show-status and --dry-run: a region could not be read);
-2 usage or configuration error; 130 interrupted.
+2 usage or configuration error; 3 another sync holds the run lock;
+130 interrupted.
 """
 
 
@@ -89,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         const=".",
         metavar="DIR",
         help="save each region's image metadata as JSON Lines in DIR (default: .)",
+    )
+    parser.add_argument(
+        "--wait-lock",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="if another sync holds the run lock, wait up to SECONDS for it (default: exit 3)",
     )
     parser.add_argument(
         "--parallel",
@@ -158,6 +167,10 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
     regions, overrides = _split_arguments(args)
     if args.format and not (args.show_status or args.dry_run):
         return _usage("--format goes with --show-status or --dry-run")
+    if args.format == "csv" and args.dry_run:
+        return _usage("--dry-run prints text or --format json")
+    if args.wait_lock < 0:
+        return _usage("--wait-lock needs a number of seconds >= 0")
     if args.parallel and not (
         args.dry_run or not (args.show_status or args.show_regions or args.make_backup)
     ):
@@ -191,28 +204,38 @@ def _run(
     sync = GlanceSync(settings, facade=facade)
     if args.show_regions:
         return _show_regions(sync)
-    try:
-        regions = sync.resolve_regions(names)
-    except RegionError as error:
-        LOG.error("%s", error)
-        return EXIT_FAILED
+    regions, unreadable = sync.resolve_regions(names)
+    failures = [RegionReport(f"{e.region}", True, error=e.detail) for e in unreadable]
     if args.make_backup is not None:
-        return _make_backups(sync, regions, args.make_backup)
-    if not (args.show_status or args.dry_run):
+        return _make_backups(sync, regions, args.make_backup) or (EXIT_FAILED if failures else 0)
+    if args.show_status or args.dry_run:
+        reports = _run_regions(sync, settings, regions, args)
+    else:
+        lock_path = settings.lock_file or default_lock_path()
         try:
-            sync.master_catalog()
-        except RegionError as error:
-            LOG.error("master unreachable, no region touched: %s", error)
-            return EXIT_FAILED
+            with run_lock(lock_path, args.wait_lock):
+                try:
+                    sync.master_catalog()
+                except RegionError as error:
+                    LOG.error("master unreachable, no region touched: %s", error)
+                    return EXIT_FAILED
+                reports = _run_regions(sync, settings, regions, args)
+        except LockBusy as error:
+            sys.stderr.write(f"glancesync: {error}\n")
+            return EXIT_LOCKED
+    _print_reports(failures + reports, args)
+    return EXIT_FAILED if any(r.failed for r in failures + reports) else EXIT_OK
+
+
+def _run_regions(
+    sync: GlanceSync, settings: Settings, regions: list[RegionRef], args: argparse.Namespace
+) -> list[RegionReport]:
     work = _region_work(sync, args)
     if args.parallel and settings.max_children > 1:
         run_dir = new_run_dir(settings.log_dir)
         LOG.info("logs of this run: %s", run_dir)
-        reports = run_parallel(regions, work, settings.max_children, run_dir)
-    else:
-        reports = run_sequential(regions, work)
-    _print_reports(reports, args)
-    return EXIT_FAILED if any(report.failed for report in reports) else EXIT_OK
+        return run_parallel(regions, work, settings.max_children, run_dir)
+    return run_sequential(regions, work)
 
 
 def _region_work(sync: GlanceSync, args: argparse.Namespace) -> Callable[[RegionRef], RegionReport]:

@@ -157,7 +157,8 @@ class Env:
         """A config file from the cloud's, selecting only this test's images."""
         base = (STATE / "glancesync.conf").read_text()
         condition = f"image.is_public and image.name.startswith('{self.prefix}')"
-        lines = [base, "[DEFAULT]", f"metadata_condition = {condition}"]
+        lines = [base, "[main]", f"lock_file = {self.tmp / 'sync.lock'}"]
+        lines += ["[DEFAULT]", f"metadata_condition = {condition}"]
         for section, values in sections.items():
             lines.append(f"[{section}]" if section != "DEFAULT" else "[DEFAULT]")
             lines.extend(f"{key} = {value}" for key, value in values.items())

@@ -246,3 +246,36 @@ def test_interrupt_exits_130(
     monkeypatch.setattr(cli, "apply_plan", interrupted)
     cloud.add("RegionOne", "a", b"a")
     assert run(cloud, "RegionTwo") == 130
+
+
+def test_run_lock_held_by_another_run_exits_3(
+    cloud: MemoryCloud, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from glancesync.runlock import run_lock
+
+    lock = tmp_path / "sync.lock"
+    cloud.add("RegionOne", "a", b"a")
+    with run_lock(lock):
+        assert run(cloud, "--config", f"main.lock_file={lock}", "RegionTwo") == 3
+        assert run(cloud, "--wait-lock", "0.3", "--config", f"main.lock_file={lock}") == 3
+        assert "holds" in capsys.readouterr().err
+        assert cloud.writes == []
+        # Reports never need the lock: monitoring works during a sync.
+        assert run(cloud, "--show-status", "--config", f"main.lock_file={lock}") == 0
+    assert run(cloud, "--config", f"main.lock_file={lock}", "RegionTwo") == 0
+    assert cloud.one("RegionTwo", "a").status == "active"
+
+
+def test_unreadable_other_target_does_not_stop_master_regions(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"a")
+    cloud.failing_regions.add("other")
+    assert run(cloud, "RegionTwo", "other:OtherOne", "other:") == 1
+    assert cloud.one("RegionTwo", "a").status == "active"
+    out = capsys.readouterr().out
+    assert "RegionTwo: ok" in out and "other:OtherOne: FAILED" in out
+
+
+def test_dry_run_has_no_csv_format(cloud: MemoryCloud, config: Path) -> None:
+    assert run(cloud, "--dry-run", "--format", "csv") == 2

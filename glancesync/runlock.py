@@ -1,0 +1,60 @@
+"""The run lock: two syncs must never write to the same regions at once.
+
+``flock`` is held on the lock file for the whole run. The kernel drops it
+when the process dies, however it dies, so a killed run never blocks the
+next one, and there is no stale pid file to clean up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from glancesync.errors import GlanceSyncError
+
+POLL_SECONDS = 0.2
+
+
+class LockBusy(GlanceSyncError):
+    """Another run holds the lock (exit code 3)."""
+
+
+def default_lock_path() -> Path:
+    """Per user: ``$XDG_RUNTIME_DIR/glancesync.lock``, else in the temp directory."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "glancesync.lock"
+    return Path(tempfile.gettempdir()) / f"glancesync-{os.getuid()}.lock"
+
+
+@contextmanager
+def run_lock(path: str | os.PathLike[str], wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold the lock, waiting up to ``wait_seconds`` for it; raise LockBusy otherwise."""
+    target = Path(path)
+    try:
+        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise GlanceSyncError(f"cannot open lock file {target}: {error.strerror}") from None
+    try:
+        deadline = time.monotonic() + max(0.0, wait_seconds)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise LockBusy(
+                        f"another glancesync run (pid {holder}) holds {target}"
+                    ) from None
+                time.sleep(POLL_SECONDS)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
