@@ -6,13 +6,15 @@ facade, the pure plan, then apply. The CLI is a thin layer on top of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +28,7 @@ from glancesync.region import MASTER, RegionRef
 from glancesync.report import dry_run_text, images_table
 from glancesync.selection import MasterCatalog, master_catalog
 from glancesync.settings import Settings
+from glancesync.source import MasterSource
 
 LOG = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class GlanceSync:
             facade = ServersFacade(self.settings)
         self.facade: Facade = facade
         self.master_region = RegionRef(MASTER, self.settings.master_region)
+        self.source = MasterSource(self.facade, self.master_region, self.settings.master.images_dir)
         self._catalog: MasterCatalog | None = None
 
     # -- regions ---------------------------------------------------------
@@ -127,6 +131,26 @@ class GlanceSync:
 
     # -- planning and syncing -------------------------------------------
 
+    @contextlib.contextmanager
+    def spool(self) -> Iterator[Path | None]:
+        """Keep verified copies of master images for the rest of this block.
+
+        Worth it when several regions are synced: each image is then read
+        from the master once. The directory, under ``[main] cache_dir``,
+        holds at most ``cache_size_mb`` and is removed at the end.
+        """
+        limit = self.settings.cache_size_mb * 1_000_000
+        if limit <= 0:
+            yield None
+            return
+        directory = Path(tempfile.mkdtemp(prefix="glancesync-spool-", dir=self.settings.cache_dir))
+        self.source.spool_dir, self.source.spool_limit = directory, limit
+        try:
+            yield directory
+        finally:
+            self.source.spool_dir, self.source.spool_limit = None, 0
+            shutil.rmtree(directory, ignore_errors=True)
+
     def master_catalog(self) -> MasterCatalog:
         """The master's syncable images, read once per instance."""
         if self._catalog is None:
@@ -159,7 +183,7 @@ class GlanceSync:
         if dry_run:
             sys.stdout.write(dry_run_text(plan))
             return None
-        return apply_plan(plan, self.facade, self.master_region)
+        return apply_plan(plan, self.facade, self.source)
 
     # -- the seed's helpers ----------------------------------------------
 

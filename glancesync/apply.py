@@ -26,6 +26,7 @@ from glancesync.facade_api import Facade, MetadataChange
 from glancesync.image import Image
 from glancesync.plan import Action, PlannedImage, RegionPlan
 from glancesync.region import RegionRef
+from glancesync.source import MasterSource
 from glancesync.transfer import copy_image_data
 
 LOG = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class _Run:
             self.outcomes.append(Outcome(image, step, False, error.detail))
 
 
-def apply_plan(plan: RegionPlan, facade: Facade, source: RegionRef) -> ApplyResult:
+def apply_plan(plan: RegionPlan, facade: Facade, source: MasterSource) -> ApplyResult:
     """Metadata first, then uploads smallest first, then AMI fix-ups."""
     started = time.monotonic()
     run = _Run(plan.region)
@@ -127,7 +128,7 @@ def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
     facade.update_image(run.region, entry.region_image.id, entry.change)
 
 
-def _upload(facade: Facade, source: RegionRef, run: _Run, entry: PlannedImage) -> None:
+def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage) -> None:
     """Create, fill and verify the new image; only then retire the old one."""
     region, old, spec = run.region, entry.region_image, entry.new_image
     assert spec is not None

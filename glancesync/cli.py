@@ -8,6 +8,7 @@ and exit code 2, found before any client library is imported.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -219,7 +220,8 @@ def _run(
                 except RegionError as error:
                     LOG.error("master unreachable, no region touched: %s", error)
                     return EXIT_FAILED
-                reports = _run_regions(sync, settings, regions, args)
+                with sync.spool() if len(regions) > 1 else contextlib.nullcontext():
+                    reports = _run_regions(sync, settings, regions, args)
         except LockBusy as error:
             sys.stderr.write(f"glancesync: {error}\n")
             return EXIT_LOCKED
@@ -252,7 +254,7 @@ def _region_work(sync: GlanceSync, args: argparse.Namespace) -> Callable[[Region
         if report_only:
             text = dry_run_text(plan) if args.dry_run else ""
             return RegionReport(region.full, False, rows=rows, text=text)
-        result = apply_plan(plan, sync.facade, sync.master_region)
+        result = apply_plan(plan, sync.facade, sync.source)
         line = summary_line(result)
         LOG.info("%s", line)
         return RegionReport(region.full, result.failed, text=line + "\n")

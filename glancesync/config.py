@@ -49,7 +49,7 @@ from glancesync.inifile import (
     quote,
 )
 from glancesync.region import MASTER, RegionRef
-from glancesync.settings import ChecksumList, Settings, TargetSettings
+from glancesync.settings import DEFAULT_CACHE_SIZE_MB, ChecksumList, Settings, TargetSettings
 
 DEFAULT_CONFIG_PATH = "/etc/glancesync.conf"
 #: The variable naming the file when no path is given.
@@ -58,7 +58,10 @@ MAIN_SECTION = "main"
 
 LOG = logging.getLogger(__name__)
 
-MAIN_KEYS = ("master_region", "preferable_order", "max_children", "log_dir", "lock_file")
+MAIN_KEYS = (
+    "master_region", "preferable_order", "max_children", "log_dir", "lock_file",
+    "cache_dir", "cache_size_mb",
+)  # fmt: skip
 TARGET_KEYS = WAY_KEYS + COMMON_KEYS + (
     "ignore_regions", "forcesyncs", "metadata_condition", "metadata_set",
     "replace", "rename", "dontupdate", "only_tenant_images", "support_obsolete_images",
@@ -185,10 +188,11 @@ class _Loader:
 
     def settings(self) -> Settings:
         main = {key: entry for key, entry in self.main.items() if entry.value}
-        order, log_dir, lock_file = (
-            main.get(k) for k in ("preferable_order", "log_dir", "lock_file")
+        order, log_dir, lock_file, cache_dir = (
+            main.get(k) for k in ("preferable_order", "log_dir", "lock_file", "cache_dir")
         )
         max_children = as_int(main["max_children"], 1) if "max_children" in main else 1
+        cache_size_mb = as_int(main["cache_size_mb"], 0) if "cache_size_mb" in main else None
         targets = {name: self._target(name) for name in self.targets}
         region = main["master_region"].value if "master_region" in main else None
         region = region or (self.env.get("OS_REGION_NAME") or "").strip()
@@ -203,6 +207,8 @@ class _Loader:
             max_children=max_children,
             log_dir=os.path.expanduser(log_dir.value) if log_dir else ".",
             lock_file=os.path.expanduser(lock_file.value) if lock_file else None,
+            cache_dir=os.path.expanduser(cache_dir.value) if cache_dir else None,
+            cache_size_mb=DEFAULT_CACHE_SIZE_MB if cache_size_mb is None else cache_size_mb,
             source=self.origin,
         )
 

@@ -12,6 +12,9 @@ from types import MappingProxyType
 
 from glancesync.condition import Condition
 
+#: Spool cap when [main] cache_size_mb is not set (MB = 10**6 bytes).
+DEFAULT_CACHE_SIZE_MB = 20_000
+
 
 @dataclass(frozen=True)
 class ChecksumList:
@@ -82,6 +85,10 @@ class Settings:
     max_children: int = 1
     log_dir: str = "."
     lock_file: str | None = None
+    #: Where the run's spool of master images lives (None: the temp directory).
+    cache_dir: str | None = None
+    #: Spool cap in MB; 0 turns the spool off.
+    cache_size_mb: int = DEFAULT_CACHE_SIZE_MB
     #: The file the settings came from, for error messages; None when none.
     source: str | None = None
 

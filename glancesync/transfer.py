@@ -13,7 +13,9 @@ from collections.abc import Iterable, Iterator
 from glancesync.errors import ImageError
 from glancesync.facade_api import Facade
 from glancesync.image import Image
+from glancesync.progress import tracked
 from glancesync.region import RegionRef
+from glancesync.source import MasterSource
 
 
 class HashingStream:
@@ -28,6 +30,12 @@ class HashingStream:
     def __iter__(self) -> Iterator[bytes]:
         return self
 
+    def close(self) -> None:
+        """Stop reading the source early (a failed upload), releasing what it holds."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
     def __next__(self) -> bytes:
         chunk = next(self._chunks)
         self.md5.update(chunk)
@@ -38,15 +46,31 @@ class HashingStream:
 
 
 def copy_image_data(
-    facade: Facade, source: RegionRef, master: Image, region: RegionRef, record_id: str
+    facade: Facade, source: MasterSource, master: Image, region: RegionRef, record_id: str
 ) -> int:
     """Stream ``master``'s data into the region's record ``record_id``; return bytes sent.
 
     Raises :class:`ImageError` when the bytes sent or the image the region
     ends up with do not match the master.
     """
-    stream = HashingStream(facade.download(source, master.id), master.os_hash_algo)
-    facade.upload(region, record_id, stream, master.size)
+    stream = HashingStream(source.chunks(master), master.os_hash_algo)
+    try:
+        _send_and_verify(facade, stream, master, region, record_id)
+    except BaseException:
+        source.discard(master)
+        raise
+    source.verified(master)
+    return stream.size
+
+
+def _send_and_verify(
+    facade: Facade, stream: HashingStream, master: Image, region: RegionRef, record_id: str
+) -> None:
+    try:
+        label = f"[{region.full}] {master.name}"
+        facade.upload(region, record_id, tracked(stream, master.size, label), master.size)
+    finally:
+        stream.close()
 
     def fail(why: str) -> ImageError:
         return ImageError(region.full, master.name, f"verification failed: {why}")
@@ -62,4 +86,3 @@ def copy_image_data(
         raise fail(f"the region left the image in status {uploaded.status!r}")
     if not uploaded.same_content(master):
         raise fail("the region's checksum differs from the master's")
-    return stream.size

@@ -44,6 +44,8 @@ class MemoryCloud:
     writes: list[tuple[str, str, str]] = field(default_factory=list)
     failing_regions: set[str] = field(default_factory=set)
     corrupt_uploads: set[str] = field(default_factory=set)
+    #: (region, image name) of every download, in order.
+    downloads: list[tuple[str, str]] = field(default_factory=list)
     #: Region -> how many more uploads fail with a transient 503.
     flaky_uploads: dict[str, int] = field(default_factory=dict)
 
@@ -130,7 +132,9 @@ class MemoryCloud:
         self.writes.append((region.full, "upload", stored.doc["name"]))
 
     def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
-        data = self._get(region, image_id).data
+        stored = self._get(region, image_id)
+        self.downloads.append((region.full, stored.doc["name"]))
+        data = stored.data
         return iter([data[i : i + 4] for i in range(0, len(data), 4)])
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:

@@ -28,11 +28,6 @@ def make_sync(
     return GlanceSync(settings, facade=cloud)
 
 
-@pytest.fixture
-def cloud() -> MemoryCloud:
-    return MemoryCloud()
-
-
 def test_first_sync_uploads_verified_copies_with_metadata(cloud: MemoryCloud) -> None:
     source = cloud.add("RegionOne", "base", b"0123456789", nid="7", visibility="public")
     result = make_sync(cloud).sync_region("RegionTwo")
@@ -134,7 +129,7 @@ def test_failed_kernel_upload_leaves_ami_without_a_fake_uuid(cloud: MemoryCloud)
     cloud.corrupt_uploads.add("RegionTwo")
     from glancesync.apply import apply_plan
 
-    result = apply_plan(plan, cloud, sync.master_region)
+    result = apply_plan(plan, cloud, sync.source)
     assert result.failed
     assert cloud.named("RegionTwo", "ami") == []  # corrupted too, removed
 

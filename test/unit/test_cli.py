@@ -27,11 +27,6 @@ tenant = admin
 
 
 @pytest.fixture
-def cloud() -> MemoryCloud:
-    return MemoryCloud()
-
-
-@pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "glancesync.conf"
     path.write_text(CONFIG)
