@@ -183,7 +183,12 @@ class GlanceSync:
         if dry_run:
             sys.stdout.write(dry_run_text(plan))
             return None
-        return apply_plan(plan, self.facade, self.source)
+        return self.apply(plan)
+
+    def apply(self, plan: RegionPlan) -> ApplyResult:
+        """Carry out a plan made by :meth:`plan_region`, with its target's transfer mode."""
+        transfer = self.settings.targets[plan.region.target].transfer
+        return apply_plan(plan, self.facade, self.source, transfer)
 
     # -- the seed's helpers ----------------------------------------------
 

@@ -36,6 +36,9 @@ LOG = logging.getLogger(__name__)
 UPLOAD_ATTEMPTS = 3
 BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+#: A glance-download import may take this long, plus 1 s per 20 MB.
+IMPORT_TIMEOUT_SECONDS = 120.0
+IMPORT_MIN_BYTES_PER_SECOND = 20e6
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class _Run:
     """Mutable bookkeeping of one apply; it never leaves this module."""
 
     region: RegionRef
+    transfer: str = "stream"
+    import_methods: list[str] | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
     bytes_uploaded: int = 0
@@ -88,10 +93,16 @@ class _Run:
             self.outcomes.append(Outcome(image, step, False, error.detail))
 
 
-def apply_plan(plan: RegionPlan, facade: Facade, source: MasterSource) -> ApplyResult:
-    """Metadata first, then uploads smallest first, then AMI fix-ups."""
+def apply_plan(
+    plan: RegionPlan, facade: Facade, source: MasterSource, transfer: str = "stream"
+) -> ApplyResult:
+    """Metadata first, then uploads smallest first, then AMI fix-ups.
+
+    ``transfer`` is the target's mode: ``stream`` through glancesync, or
+    ``glance-download`` (the region pulls from the master, when it can).
+    """
     started = time.monotonic()
-    run = _Run(plan.region)
+    run = _Run(plan.region, transfer)
     region_error = None
     try:
         for entry in plan.metadata_steps():
@@ -139,18 +150,59 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
         facade.delete_image(region, leftover.id)
     if entry.action is Action.RENAME_AND_UPLOAD and old is not None:
         facade.update_image(region, old.id, entry.change)
-    for attempt in _retrying(region, entry.master.name):
-        with attempt:
-            record: Image = facade.create_image(region, spec)
-            try:
-                sent = copy_image_data(facade, source, entry.master, region, record.id)
-            except (ImageError, RegionError):
-                _discard(facade, region, record)
-                raise
-    run.bytes_uploaded += sent
+    record: Image | None = None
+    if run.transfer == "glance-download":
+        record = _server_side_copy(facade, source, run, entry)
+    if record is None:
+        for attempt in _retrying(region, entry.master.name):
+            with attempt:
+                record = facade.create_image(region, spec)
+                try:
+                    sent = copy_image_data(facade, source, entry.master, region, record.id)
+                except (ImageError, RegionError):
+                    _discard(facade, region, record)
+                    raise
+        run.bytes_uploaded += sent
+    assert record is not None
     run.uploaded[entry.master.name] = record.id
     if entry.action is Action.REPLACE and old is not None:
         facade.delete_image(region, old.id)
+
+
+def _server_side_copy(
+    facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
+) -> Image | None:
+    """Let the region pull the image itself; None means "stream it instead".
+
+    The record is created with all its metadata first, since glance-download
+    copies only a few properties. Any failure falls back to streaming.
+    """
+    region, spec = run.region, entry.new_image
+    assert spec is not None
+    if run.import_methods is None:
+        run.import_methods = facade.image_import_methods(region)
+    if "glance-download" not in run.import_methods:
+        LOG.info("[%s] no glance-download here; streaming instead", region.full)
+        run.transfer = "stream"
+        return None
+    record = facade.create_image(region, spec)
+    timeout = IMPORT_TIMEOUT_SECONDS + entry.master.size / IMPORT_MIN_BYTES_PER_SECOND
+    try:
+        image = facade.import_from_region(
+            region, record.id, source.master_region, entry.master.id, timeout
+        )
+        if not image.same_content(entry.master):
+            raise ImageError(region.full, entry.master.name, "glance-download: other checksum")
+    except (ImageError, RegionError) as error:
+        LOG.warning(
+            "[%s] glance-download of %s failed (%s); streaming instead",
+            region.full,
+            entry.master.name,
+            error.detail,
+        )
+        _discard(facade, region, record)
+        return None
+    return image
 
 
 def _is_transient(error: BaseException) -> bool:

@@ -17,7 +17,6 @@ from typing import NoReturn
 
 from glancesync import __version__
 from glancesync.api import GlanceSync
-from glancesync.apply import apply_plan
 from glancesync.config import load_settings
 from glancesync.errors import ConfigError, GlanceSyncError, RegionError, UsageError
 from glancesync.facade_api import Facade
@@ -254,7 +253,7 @@ def _region_work(sync: GlanceSync, args: argparse.Namespace) -> Callable[[Region
         if report_only:
             text = dry_run_text(plan) if args.dry_run else ""
             return RegionReport(region.full, False, rows=rows, text=text)
-        result = apply_plan(plan, sync.facade, sync.source)
+        result = sync.apply(plan)
         line = summary_line(result)
         LOG.info("%s", line)
         return RegionReport(region.full, result.failed, text=line + "\n")

@@ -49,7 +49,13 @@ from glancesync.inifile import (
     quote,
 )
 from glancesync.region import MASTER, RegionRef
-from glancesync.settings import DEFAULT_CACHE_SIZE_MB, ChecksumList, Settings, TargetSettings
+from glancesync.settings import (
+    DEFAULT_CACHE_SIZE_MB,
+    TRANSFER_MODES,
+    ChecksumList,
+    Settings,
+    TargetSettings,
+)
 
 DEFAULT_CONFIG_PATH = "/etc/glancesync.conf"
 #: The variable naming the file when no path is given.
@@ -65,7 +71,7 @@ MAIN_KEYS = (
 TARGET_KEYS = WAY_KEYS + COMMON_KEYS + (
     "ignore_regions", "forcesyncs", "metadata_condition", "metadata_set",
     "replace", "rename", "dontupdate", "only_tenant_images", "support_obsolete_images",
-    "obsolete_syncprops", "list_images_timeout", "images_dir",
+    "obsolete_syncprops", "list_images_timeout", "images_dir", "transfer",
 )  # fmt: skip
 #: Other names accepted for target keys (openstack's names, the seed's typos).
 ALIASES = {
@@ -233,6 +239,13 @@ class _Loader:
         )
         ignored = get("ignore_regions")
         forced = get("forcesyncs")
+        transfer = get("transfer")
+        if transfer and transfer.value.strip() not in TRANSFER_MODES:
+            modes = " or ".join(TRANSFER_MODES)
+            raise fail(transfer, f"not a transfer mode: {quote(transfer.value)} (use {modes})")
+        if transfer and transfer.value.strip() == "glance-download" and name != MASTER:
+            message = "glance-download needs the master's Keystone: only for [master]"
+            raise fail(transfer, message)
         return TargetSettings(
             name=name,
             credentials=target_credentials(name, values, self.env, self.origin),
@@ -248,6 +261,7 @@ class _Loader:
             obsolete_syncprops=words("obsolete_syncprops"),
             list_images_timeout=as_positive(timeout) if timeout else 30.0,
             images_dir=os.path.expanduser(images_dir.value) if images_dir else None,
+            transfer=transfer.value.strip() if transfer else "stream",
         )
 
     def _condition(self, entry: Entry) -> Condition:

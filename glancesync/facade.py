@@ -64,6 +64,8 @@ DEFAULT_REQUEST_TIMEOUT = 120.0
 #: Retries of idempotent calls (connection failures and retriable statuses).
 DEFAULT_RETRIES = 3
 RETRIABLE_STATUS_CODES = [429, 502, 503, 504]
+#: How often a glance-download import is checked on.
+IMPORT_POLL_SECONDS = 1.0
 #: Longest error detail kept from a server answer.
 MAX_DETAIL = 300
 
@@ -651,6 +653,43 @@ class ServersFacade:
         except (KeyError, TypeError):
             return []
         return [str(m) for m in methods]
+
+    def import_from_region(
+        self,
+        region: RegionRef,
+        image_id: str,
+        source: RegionRef,
+        source_image_id: str,
+        timeout: float,
+    ) -> Image:
+        """Have the region's Glance pull an image from another region (glance-download).
+
+        Both regions must share one Keystone: Glance fetches the source with
+        the caller's token, found in that token's catalog. Waits until the
+        record is active, and raises ImageError if it fails or takes longer
+        than ``timeout`` seconds.
+        """
+        body = {
+            "method": {
+                "name": "glance-download",
+                "glance_region": source.name,
+                "glance_image_id": source_image_id,
+                "glance_service_interface": self._target(region.target).interface,
+            }
+        }
+        self._request(region, "POST", f"/v2/images/{image_id}/import", image=image_id, json=body)
+        deadline = time.monotonic() + timeout
+        while True:
+            image = self.get_image(region, image_id)
+            if image.status == "active":
+                return image
+            if image.status in ("killed", "deleted", "deactivated"):
+                raise ImageError(region.full, image_id, f"glance-download ended {image.status}")
+            if time.monotonic() > deadline:
+                raise ImageError(
+                    region.full, image_id, f"glance-download not done after {timeout:.0f} s"
+                )
+            time.sleep(IMPORT_POLL_SECONDS)
 
     def close(self) -> None:
         """Forget sessions and clients (their connections are closed with them)."""

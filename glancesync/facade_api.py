@@ -103,3 +103,21 @@ class Facade(Protocol):
     def delete_image(self, region: RegionRef, image_id: str) -> None:
         """Delete an image."""
         ...
+
+    def image_import_methods(self, region: RegionRef) -> list[str]:
+        """The import methods the region's Glance offers (``GET /v2/info/import``)."""
+        ...
+
+    def import_from_region(
+        self,
+        region: RegionRef,
+        image_id: str,
+        source: RegionRef,
+        source_image_id: str,
+        timeout: float,
+    ) -> Image:
+        """Have the region pull the data of ``image_id`` from ``source`` (glance-download).
+
+        Returns once the image is active; raises ImageError on failure or timeout.
+        """
+        ...

@@ -12,6 +12,9 @@ from types import MappingProxyType
 
 from glancesync.condition import Condition
 
+#: How image data reaches a region: through glancesync, or pulled by the
+#: region's Glance itself (import method glance-download, same Keystone only).
+TRANSFER_MODES = ("stream", "glance-download")
 #: Spool cap when [main] cache_size_mb is not set (MB = 10**6 bytes).
 DEFAULT_CACHE_SIZE_MB = 20_000
 
@@ -73,6 +76,7 @@ class TargetSettings:
     obsolete_syncprops: frozenset[str] = frozenset()
     list_images_timeout: float = 30.0
     images_dir: str | None = None
+    transfer: str = "stream"
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,27 @@ class MemoryCloud:
         del self._bucket(region)[image_id]
         self.writes.append((region.full, "delete", stored.doc["name"]))
 
+    def image_import_methods(self, region: RegionRef) -> list[str]:
+        self._check(region)
+        return ["glance-direct", "web-download", "copy-image", "glance-download"]
+
+    def import_from_region(
+        self,
+        region: RegionRef,
+        image_id: str,
+        source: RegionRef,
+        source_image_id: str,
+        timeout: float,
+    ) -> Image:
+        if source.target != region.target:
+            raise ImageError(region.full, image_id, "glance-download: source not in catalog")
+        data = self._get(source, source_image_id).data
+        stored = self._get(region, image_id)
+        self._store_data(stored.doc, data)
+        stored.data = data
+        self.writes.append((region.full, "import", stored.doc["name"]))
+        return self.get_image(region, image_id)
+
     # -- internals -------------------------------------------------------
 
     def _new_doc(self, region: RegionRef, name: str, visibility: str, owner: str) -> dict[str, Any]:

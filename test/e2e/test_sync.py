@@ -233,3 +233,22 @@ def test_unknown_region_is_a_usage_error_and_syncs_nothing(env: Env) -> None:
     assert run.code == 2 and run.stdout == ""
     assert len(run.stderr.strip().splitlines()) == 1 and "Atlantis" in run.stderr
     assert env.glance.named("RegionTwo", env.name("x")) == []
+
+
+def test_glance_download_pulls_inside_the_master_keystone(env: Env) -> None:
+    source = env.glance.create("RegionOne", env.name("gd"), env.data("gd", 2_000_000), nid="5")
+    config = env.config(master={"transfer": "glance-download"})
+    run = env.sync("-v", "RegionThree", "other:OtherOne", config=config)
+    assert run.code == 0, run.stderr
+    for region in ("RegionThree", "OtherOne"):
+        copy = env.glance.one(region, source["name"])
+        assert (copy["checksum"], copy["nid"], copy["status"]) == (
+            source["checksum"],
+            "5",
+            "active",
+        )
+    # RegionThree pulled the image itself; only OtherOne (another Keystone) got a stream.
+    assert "[RegionThree]" not in "".join(
+        line for line in run.stderr.splitlines() if "sending" in line
+    )
+    assert "[other:OtherOne]" in run.stderr

@@ -239,3 +239,39 @@ def test_persistent_transient_failure_gives_up_after_three_attempts(
     assert result is not None and result.failed and "503" in result.outcomes[0].message
     assert cloud.named("RegionTwo", "base") == []
     assert cloud.flaky_uploads["RegionTwo"] == 2
+
+
+def test_glance_download_lets_the_region_pull_the_image(cloud: MemoryCloud) -> None:
+    source = cloud.add("RegionOne", "base", b"abc", nid="1")
+    result = make_sync(cloud, transfer="glance-download").sync_region("RegionTwo")
+    assert result is not None and not result.failed and result.bytes_uploaded == 0
+    assert cloud.downloads == []
+    copy = cloud.one("RegionTwo", "base")
+    assert (copy.checksum, copy.properties["nid"]) == (source.checksum, "1")
+    assert [op for _, op, _ in cloud.writes] == ["create", "import"]
+
+
+def test_glance_download_falls_back_to_streaming(
+    cloud: MemoryCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    monkeypatch.setattr(cloud, "image_import_methods", lambda region: ["glance-direct"])
+    result = make_sync(cloud, transfer="glance-download").sync_region("RegionTwo")
+    assert result is not None and not result.failed and result.bytes_uploaded == 3
+    assert cloud.downloads == [("RegionOne", "base")]
+
+
+def test_failed_glance_download_is_deleted_then_streamed(
+    cloud: MemoryCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glancesync.errors import ImageError
+
+    def broken(region, image_id, *args):
+        raise ImageError(region.full, image_id, "glance-download ended killed")
+
+    cloud.add("RegionOne", "base", b"abc")
+    monkeypatch.setattr(cloud, "import_from_region", broken)
+    result = make_sync(cloud, transfer="glance-download").sync_region("RegionTwo")
+    assert result is not None and not result.failed
+    assert [op for _, op, _ in cloud.writes] == ["create", "delete", "create", "upload"]
+    assert cloud.one("RegionTwo", "base").status == "active"

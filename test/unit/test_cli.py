@@ -238,7 +238,7 @@ def test_interrupt_exits_130(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "apply_plan", interrupted)
+    monkeypatch.setattr(cli.GlanceSync, "apply", interrupted)
     cloud.add("RegionOne", "a", b"a")
     assert run(cloud, "RegionTwo") == 130
 
