@@ -26,7 +26,7 @@ from glancesync.image import Image, image_from_glance, is_managed_property
 from glancesync.plan import RegionPlan, plan_region
 from glancesync.region import MASTER, RegionRef
 from glancesync.report import dry_run_text, images_table
-from glancesync.selection import MasterCatalog, master_catalog
+from glancesync.selection import MasterCatalog, is_selected, master_catalog
 from glancesync.settings import Settings
 from glancesync.source import MasterSource
 
@@ -193,10 +193,11 @@ class GlanceSync:
     # -- the seed's helpers ----------------------------------------------
 
     def print_images_master_region(self) -> None:
-        """Print the master images that some target selects, by name."""
+        """Print the master images that at least one target selects for sync."""
         catalog = self.master_catalog()
-        by_name = {image.name: image for image in catalog.images}
-        sys.stdout.write(images_table(catalog.images, by_name))
+        targets = self.settings.targets.values()
+        chosen = [i for i in catalog.images if any(is_selected(i, t) for t in targets)]
+        sys.stdout.write(images_table(chosen, {image.name: image for image in chosen}))
 
     def print_images(self, region: str | RegionRef) -> None:
         """Print a region's images with the old tool's anomaly markers."""
@@ -247,12 +248,12 @@ class GlanceSync:
         """Delete an image; asks on the terminal first unless ``confirm`` is False."""
         ref = self._ref(region)
         image = self.facade.get_image(ref, uuid)
+        if image.owner != self.facade.project_id(ref.target):
+            raise ImageError(ref.full, image.name, "belongs to another project; not deleted")
         if confirm:
             answer = input(f"Delete image {image.name!r} ({uuid}) in {ref.full}? [y/N] ")
             if answer.strip().lower() not in ("y", "yes"):
                 return False
-        if image.owner != self.facade.project_id(ref.target):
-            raise ImageError(ref.full, image.name, "belongs to another project; not deleted")
         self.facade.delete_image(ref, uuid)
         return True
 

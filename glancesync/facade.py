@@ -46,7 +46,7 @@ from keystoneauth1.identity import v3 as ksa_v3
 
 from glancesync.errors import GlanceSyncError, ImageError, RegionError
 from glancesync.facade_api import MetadataChange, NewImage
-from glancesync.image import Image, image_from_glance, is_managed_property
+from glancesync.image import Image, MalformedImage, image_from_glance, is_managed_property
 from glancesync.region import RegionRef
 from glancesync.settings import Credentials, Settings, TargetSettings
 from glancesync.transfer_stream import (
@@ -111,6 +111,14 @@ def _response_detail(resp: requests.Response) -> str:
 
 _CONNECT_URL_RE = re.compile(r"(?:connection to|communicating with|address for) (\S+?):? ")
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^\"')(]+)")
+
+
+def _image(doc: Any, region: RegionRef) -> Image:
+    """An image from a Glance answer; a malformed answer is the region's fault."""
+    try:
+        return image_from_glance(doc, region=region.full)
+    except MalformedImage as error:
+        raise RegionError(region.full, f"unexpected answer from Glance: {error}") from None
 
 
 def _retry_after(resp: requests.Response) -> float | None:
@@ -516,11 +524,11 @@ class ServersFacade:
                 for doc in body.get("images") or ():
                     docs.setdefault(str(doc["id"]), doc)
                 url = body.get("next")
-        return [image_from_glance(doc, region=region.full) for doc in docs.values()]
+        return [_image(doc, region) for doc in docs.values()]
 
     def get_image(self, region: RegionRef, image_id: str) -> Image:
         doc = self._request(region, "GET", f"/v2/images/{image_id}", image=image_id)
-        return image_from_glance(doc, region=region.full)
+        return _image(doc, region)
 
     def create_image(self, region: RegionRef, spec: NewImage) -> Image:
         """Create the record; visibility is always sent (Glance's default is ``shared``)."""
@@ -548,7 +556,7 @@ class ServersFacade:
             connect_retries=0,
             status_code_retries=0,
         )
-        return image_from_glance(doc, region=region.full)
+        return _image(doc, region)
 
     def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
         """Stream ``data`` (exactly ``size`` bytes) into the queued record; no retry."""
@@ -625,7 +633,7 @@ class ServersFacade:
             if key in current and key not in wanted
         ]
         if not patch:
-            return image_from_glance(current, region=region.full)
+            return _image(current, region)
         doc = self._request(
             region,
             "PATCH",
@@ -634,7 +642,7 @@ class ServersFacade:
             json=patch,
             headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
         )
-        return image_from_glance(doc, region=region.full)
+        return _image(doc, region)
 
     def delete_image(self, region: RegionRef, image_id: str) -> None:
         self._request(region, "DELETE", f"/v2/images/{image_id}", image=image_id)

@@ -108,14 +108,35 @@ class Image:
         return frozenset(c for c in (self.checksum, self.os_hash_value) if c)
 
 
+class MalformedImage(ValueError):
+    """A Glance answer that does not describe an image we can work with."""
+
+
+def _number(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if value is None or value == "":
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise MalformedImage(f"image {data.get('id')}: {key} is not a number: {value!r}") from None
+
+
 def image_from_glance(data: Mapping[str, Any], region: str = "") -> Image:
-    """Build an :class:`Image` from a Glance v2 image document."""
+    """Build an :class:`Image` from a Glance v2 image document.
+
+    Raises :class:`MalformedImage` when the document has no id or carries
+    values of the wrong kind. A missing name becomes ``""``, which matches
+    no master image.
+    """
+    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
+        raise MalformedImage(f"an image without an id: {str(data)[:80]!r}")
     properties = {k: v for k, v in data.items() if is_managed_property(k)}
     return Image(
         id=str(data["id"]),
-        name=data.get("name") or "",
+        name=str(data.get("name") or ""),
         owner=data.get("owner"),
-        size=int(data.get("size") or 0),
+        size=_number(data, "size"),
         checksum=data.get("checksum"),
         os_hash_algo=data.get("os_hash_algo"),
         os_hash_value=data.get("os_hash_value"),
@@ -123,8 +144,8 @@ def image_from_glance(data: Mapping[str, Any], region: str = "") -> Image:
         visibility=data.get("visibility") or "private",
         disk_format=data.get("disk_format"),
         container_format=data.get("container_format"),
-        min_ram=int(data.get("min_ram") or 0),
-        min_disk=int(data.get("min_disk") or 0),
+        min_ram=_number(data, "min_ram"),
+        min_disk=_number(data, "min_disk"),
         protected=bool(data.get("protected")),
         hidden=bool(data.get("os_hidden")),
         tags=tuple(data.get("tags") or ()),

@@ -275,3 +275,38 @@ def test_failed_glance_download_is_deleted_then_streamed(
     assert result is not None and not result.failed
     assert [op for _, op, _ in cloud.writes] == ["create", "delete", "create", "upload"]
     assert cloud.one("RegionTwo", "base").status == "active"
+
+
+def test_delete_image_refuses_other_projects_without_asking(
+    cloud: MemoryCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glancesync.errors import ImageError
+
+    foreign = cloud.add("RegionTwo", "theirs", b"1", owner="p-stranger")
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked"))
+    with pytest.raises(ImageError, match="another project"):
+        make_sync(cloud).delete_image("RegionTwo", foreign.id)
+    assert cloud.named("RegionTwo", "theirs") != []
+
+
+def test_print_images_master_region_lists_selected_images(
+    cloud: MemoryCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "public_one", b"1")
+    cloud.add("RegionOne", "private_one", b"2", visibility="private")
+    make_sync(cloud).print_images_master_region()
+    out = capsys.readouterr().out
+    assert "public_one" in out and "private_one" not in out
+
+
+def test_print_images_marks_anomalies(
+    cloud: MemoryCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "same", b"1")
+    cloud.add("RegionOne", "differs", b"2")
+    cloud.add("RegionTwo", "same", b"1")
+    cloud.add("RegionTwo", "differs", b"other")
+    cloud.add("RegionTwo", "local_only", b"3")
+    make_sync(cloud).print_images("RegionTwo")
+    lines = {line.split("\t")[0] for line in capsys.readouterr().out.splitlines()}
+    assert lines == {"  same", "! differs", "+ local_only"}
