@@ -171,9 +171,7 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
         return _usage("--dry-run prints text or --format json")
     if args.wait_lock < 0:
         return _usage("--wait-lock needs a number of seconds >= 0")
-    if args.parallel and not (
-        args.dry_run or not (args.show_status or args.show_regions or args.make_backup)
-    ):
+    if args.parallel and (args.show_status or args.show_regions or args.make_backup is not None):
         return _usage("--parallel goes with a sync or --dry-run")
     _setup_logging(args.verbose, args.quiet)
     try:
@@ -205,7 +203,7 @@ def _run(
     if args.show_regions:
         return _show_regions(sync)
     regions, unreadable = sync.resolve_regions(names)
-    failures = [RegionReport(f"{e.region}", True, error=e.detail) for e in unreadable]
+    failures = [RegionReport(e.region, True, error=e.detail) for e in unreadable]
     if args.make_backup is not None:
         return _make_backups(sync, regions, args.make_backup) or (EXIT_FAILED if failures else 0)
     if args.show_status or args.dry_run:

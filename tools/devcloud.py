@@ -16,6 +16,10 @@ Topology (see SERVERS below):
     ks1 keystone :5000 (cloud "master", admin/adminpass) -> g1 RegionOne :9292 (master),
         g2 RegionTwo :9293 (extra store fs2, for copy-image), g3 RegionThree :9294
     ks2 keystone :5001 (cloud "other", admin/otherpass)  -> g4 OtherOne :9295
+    Fault-test regions of ks1, in ignore_regions of the generated glancesync.conf:
+        g5 RegionQuota :9297 (user_storage_quota = 1MB), and RegionProxy :9296, an
+        endpoint where no server listens except test/fault/proxy.py while a test runs
+        (it forwards to g3, so RegionProxy shows RegionThree's images).
     In each Keystone: project service, user glance/glancepass (roles admin+service),
     service glance/image with public+internal endpoints per region, and project demo2
     with user user2/user2pass (role member) for images owned by another project.
@@ -35,7 +39,8 @@ Design notes (details in shared/notes/real-openstack-facts.md, "P" = pitfall num
   `down` only signals pids whose /proc/PID/cwd is the server's own state directory.
 * Prepare steps (db_sync, fernet keys, bootstrap) run in parallel: they need no server.
 * `up` is incremental and re-runnable: venv/.devcloud-installed (hash of the pins),
-  NAME/.prepared and ksN/.registered markers skip work already done; running servers are
+  NAME/.prepared and ksN/.registered markers skip work already done (.registered holds a
+  hash of the endpoint list, so new endpoints get registered); running servers are
   left alone. So `down` + `up` takes seconds, and `up` on a running cloud is a no-op.
 * Registration uses openstacksdk, so it runs this same file under the venv python
   (hidden subcommand `_register`); the script itself stays stdlib-only.
@@ -70,7 +75,23 @@ GLANCES = {
     "g2": {"port": 9293, "region": "RegionTwo", "keystone": "ks1", "extra_store": True},
     "g3": {"port": 9294, "region": "RegionThree", "keystone": "ks1", "extra_store": False},
     "g4": {"port": 9295, "region": "OtherOne", "keystone": "ks2", "extra_store": False},
+    # fault tests: a Glance with a tiny storage quota (user_storage_quota, in Glance's units)
+    "g5": {
+        "port": 9297,
+        "region": "RegionQuota",
+        "keystone": "ks1",
+        "extra_store": False,
+        "quota": "1MB",
+    },
 }
+# Regions whose image endpoint is NOT a Glance but a port where a fault-injecting test proxy
+# (test/fault/proxy.py) listens while a test runs; it forwards to the `upstream` Glance.
+PROXIED = {
+    "RegionProxy": {"port": 9296, "keystone": "ks1", "upstream": "g3"},
+}
+# Regions only for fault tests: the generated glancesync.conf ignores them, so default runs
+# (and every test that does not name them) never touch them.
+FAULT_REGIONS = ("RegionProxy", "RegionQuota")
 # One flat view for tests and for status: name -> kind, port, region, keystone, url.
 SERVERS = {
     n: dict(kind="keystone", keystone=n, url=f"http://{HOST}:{c['port']}/v3", **c)
@@ -216,6 +237,7 @@ def glance_conf(state, name):
     c, d = GLANCES[name], sdir(state, name)
     ks = ks_url(c["keystone"])
     backends, fs2 = "fs:file", ""
+    quota = f"user_storage_quota = {c['quota']}\n" if c.get("quota") else ""
     if c["extra_store"]:  # second store so copy-image can be tested (notes section 5)
         backends, fs2 = "fs:file, fs2:file", f"[fs2]\nfilesystem_store_datadir = {d}/images2/\n"
     return f"""[DEFAULT]
@@ -226,7 +248,7 @@ enabled_backends = {backends}
 worker_self_reference_url = http://{HOST}:{c["port"]}
 enabled_import_methods = [glance-direct,web-download,copy-image,glance-download]
 python_interpreter = {venv_bin(state, "python")}
-[database]
+{quota}[database]
 connection = sqlite:///{d}/glance.db
 [glance_store]
 default_backend = fs
@@ -446,19 +468,37 @@ def register(state, name):
     user2 = ensure_user(USER2, USER2_PASSWORD, demo2)
     idn.assign_project_role_to_user(demo2, user2, roles["member"])
     service = ensure(idn.find_service, idn.create_service, "glance", name="glance", type="image")
-    existing = {(e.region_id, e.interface) for e in idn.endpoints(service_id=service.id)}
-    for g in GLANCES.values():
-        if g["keystone"] != name:
-            continue
-        if not idn.find_region(g["region"]):
-            idn.create_region(id=g["region"])
+    existing = {(e.region_id, e.interface): e for e in idn.endpoints(service_id=service.id)}
+    for region, port in image_endpoints(name):
+        if not idn.find_region(region):
+            idn.create_region(id=region)
+        url = f"http://{HOST}:{port}"
         for iface in ("public", "internal"):
-            if (g["region"], iface) not in existing:
-                url = f"http://{HOST}:{g['port']}"
+            old = existing.get((region, iface))
+            if old is None:
                 idn.create_endpoint(
-                    service_id=service.id, interface=iface, region_id=g["region"], url=url
+                    service_id=service.id, interface=iface, region_id=region, url=url
                 )
+            elif old.url != url:
+                idn.update_endpoint(old, url=url)
     print(f"{name}: registration done")
+
+
+def image_endpoints(ks):
+    """(region, port) of every image endpoint Keystone `ks` must list: Glances, then proxies."""
+    found = [(g["region"], g["port"]) for g in GLANCES.values() if g["keystone"] == ks]
+    return found + [(r, p["port"]) for r, p in PROXIED.items() if p["keystone"] == ks]
+
+
+def registration_mark(ks):
+    """Content of ksN/.registered: changes whenever the endpoints to register change, so an
+    `up` on a cloud registered by an older devcloud adds what is new (registration is
+    idempotent)."""
+    return hashlib.sha256(repr(image_endpoints(ks)).encode()).hexdigest()[:16] + "\n"
+
+
+def is_registered(state, ks):
+    return read_text(os.path.join(sdir(state, ks), ".registered")) == registration_mark(ks)
 
 
 def register_all(state):
@@ -466,7 +506,7 @@ def register_all(state):
     procs = []
     for name in KEYSTONES:
         d = sdir(state, name)
-        if os.path.exists(os.path.join(d, ".registered")):
+        if is_registered(state, name):
             continue
         log = os.path.join(d, "register.log")
         cmd = [venv_bin(state, "python"), os.path.abspath(__file__), "--state", state]
@@ -479,7 +519,7 @@ def finish_register(state, procs):
     for name, log, proc in procs:
         if proc.wait() != 0:
             raise DevcloudError(f"registration in {name} failed; see {log}\n{tail(log)}")
-        write(os.path.join(sdir(state, name), ".registered"), "ok\n")
+        write(os.path.join(sdir(state, name), ".registered"), registration_mark(name))
 
 
 # ---------------------------------------------------------------- generated client files
@@ -487,7 +527,7 @@ def write_client_files(state):
     """clouds.yaml, glancesync.conf and env.sh: what tests and developers point clients at."""
 
     def regions(ks):  # a list, not region_name: openstacksdk rejects regions not listed here
-        return [g["region"] for g in GLANCES.values() if g["keystone"] == ks]
+        return [region for region, _ in image_endpoints(ks)]
 
     def cloud(cname, ks, user, password, project):
         return (
@@ -510,6 +550,9 @@ def write_client_files(state):
             f"[{c['cloud']}]\nuser = admin\npassword = {c['admin_password']}\n"
             f"keystone_url = {ks_url(n)}\ntenant = admin\n"
         )
+        ignored = [r for r in FAULT_REGIONS if r in regions(n)]
+        if ignored:  # fault-test regions: only tests that name them reach them
+            conf += f"ignore_regions = {', '.join(ignored)}\n"
     write(os.path.join(state, "glancesync.conf"), conf)
     write(
         os.path.join(state, "env.sh"),
@@ -525,9 +568,7 @@ def all_up(state):
 
 def cmd_up(state):
     t0 = time.time()
-    if all_up(state) and all(
-        os.path.exists(os.path.join(sdir(state, n), ".registered")) for n in KEYSTONES
-    ):
+    if all_up(state) and all(is_registered(state, n) for n in KEYSTONES):
         write_client_files(state)
         print(f"devcloud already up (state {state})")
         return 0
