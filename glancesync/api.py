@@ -109,6 +109,8 @@ class GlanceSync:
                 continue
             if not ref.name:
                 refs.extend(self.region_refs(ref.target))
+            elif ref == self.master_region:
+                raise UsageError(f"{ref.full} is the master region: it is never written to")
             elif ref.name in catalog:
                 refs.append(ref)
             else:

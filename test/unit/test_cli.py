@@ -78,6 +78,8 @@ def test_usage_errors_are_one_line_and_exit_2(
         (["--config", "metadata_condition=__import__('os')"], "metadata_condition"),
         (["nowhere:RegionX"], "nowhere"),
         (["Atlantis"], "Atlantis"),
+        (["RegionTwo", "RegionOne"], "master region"),
+        (["master:RegionOne"], "master region"),
     ],
 )
 def test_config_and_region_errors_exit_2_and_touch_nothing(
