@@ -160,7 +160,7 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
                 try:
                     sent = copy_image_data(facade, source, entry.master, region, record.id)
                 except (ImageError, RegionError):
-                    _discard(facade, region, record)
+                    _discard(facade, run, record, entry.master.name)
                     raise
         run.bytes_uploaded += sent
     assert record is not None
@@ -200,7 +200,7 @@ def _server_side_copy(
             entry.master.name,
             error.detail,
         )
-        _discard(facade, region, record)
+        _discard(facade, run, record, entry.master.name)
         return None
     return image
 
@@ -217,14 +217,15 @@ def _wait(state: RetryCallState) -> float:
     return max(backoff, min(hint, MAX_BACKOFF_SECONDS))
 
 
-def _retrying(region: RegionRef, image: str) -> Retrying:
+def _retrying(region: RegionRef, image: str, what: str = "upload") -> Retrying:
     """Try a whole upload again on transient failures; the failed record is gone by then."""
 
     def log(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         LOG.warning(
-            "[%s] upload %s failed (attempt %d of %d), retrying: %s",
+            "[%s] %s of %s failed (attempt %d of %d), retrying: %s",
             region.full,
+            what,
             image,
             state.attempt_number,
             UPLOAD_ATTEMPTS,
@@ -240,12 +241,22 @@ def _retrying(region: RegionRef, image: str) -> Retrying:
     )
 
 
-def _discard(facade: Facade, region: RegionRef, record: Image) -> None:
-    """Remove a record whose upload failed: a half-written image must not stay."""
+def _discard(facade: Facade, run: _Run, record: Image, name: str) -> None:
+    """Remove a record whose upload failed: a half-written image must not stay.
+
+    The delete is retried like an upload (it is idempotent). If it still
+    fails, the step is recorded as failed, so the run does not end clean
+    while an unfinished record is left (the next run removes it).
+    """
     try:
-        facade.delete_image(region, record.id)
+        for attempt in _retrying(run.region, name, "delete of unfinished record"):
+            with attempt:
+                facade.delete_image(run.region, record.id)
     except (ImageError, RegionError) as error:
-        LOG.error("[%s] could not delete unfinished image %s: %s", region.full, record.id, error)
+        leftover = ImageError(
+            run.region.full, name, f"unfinished record {record.id} left: {error.detail}"
+        )
+        run.record(name, "cleanup", leftover)
 
 
 def _fix_ami(facade: Facade, run: _Run, entry: PlannedImage) -> None:

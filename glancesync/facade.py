@@ -508,8 +508,6 @@ class ServersFacade:
                         "GET",
                         url,
                         timeout=min(remaining, self.request_timeout),
-                        # a retried connection would restart the clock
-                        connect_retries=0,
                     )
                 except RegionError as exc:
                     if time.monotonic() >= deadline:
@@ -522,7 +520,9 @@ class ServersFacade:
                 if not isinstance(body, dict):
                     raise RegionError(region.full, "image listing: unexpected answer")
                 for doc in body.get("images") or ():
-                    docs.setdefault(str(doc["id"]), doc)
+                    if not isinstance(doc, dict):
+                        raise RegionError(region.full, "image listing: an entry is not an object")
+                    docs.setdefault(str(doc.get("id")), doc)
                 url = body.get("next")
         return [_image(doc, region) for doc in docs.values()]
 

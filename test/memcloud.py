@@ -48,6 +48,8 @@ class MemoryCloud:
     downloads: list[tuple[str, str]] = field(default_factory=list)
     #: Region -> how many more uploads fail with a transient 503.
     flaky_uploads: dict[str, int] = field(default_factory=dict)
+    #: Region -> how many more deletes fail with a transient 500.
+    flaky_deletes: dict[str, int] = field(default_factory=dict)
 
     # -- test helpers ----------------------------------------------------
 
@@ -151,6 +153,9 @@ class MemoryCloud:
 
     def delete_image(self, region: RegionRef, image_id: str) -> None:
         stored = self._get(region, image_id)
+        if self.flaky_deletes.get(region.full, 0) > 0:
+            self.flaky_deletes[region.full] -= 1
+            raise RegionError(region.full, "HTTP 500 database is locked", transient=True)
         if stored.doc.get("protected"):
             raise ImageError(region.full, image_id, "403 image is protected")
         del self._bucket(region)[image_id]

@@ -29,7 +29,8 @@ STATE = os.path.abspath(os.environ.get("DEVCLOUD_STATE") or os.path.join(REPO, "
 DEVCLOUD = os.path.join(REPO, "tools", "devcloud.py")
 
 #: The topology devcloud builds (see tools/devcloud.py).
-MASTER_REGIONS = ["RegionOne", "RegionThree", "RegionTwo"]
+#: The master Keystone's image regions, the fault-test ones included.
+MASTER_REGIONS = ["RegionOne", "RegionProxy", "RegionQuota", "RegionThree", "RegionTwo"]
 OTHER_REGIONS = ["OtherOne"]
 USER2 = ("user2", "user2pass", "demo2")
 

@@ -310,3 +310,27 @@ def test_print_images_marks_anomalies(
     make_sync(cloud).print_images("RegionTwo")
     lines = {line.split("\t")[0] for line in capsys.readouterr().out.splitlines()}
     assert lines == {"  same", "! differs", "+ local_only"}
+
+
+def test_cleanup_of_a_failed_upload_is_retried(cloud: MemoryCloud, no_backoff: None) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    cloud.flaky_uploads["RegionTwo"] = 1
+    cloud.flaky_deletes["RegionTwo"] = 1
+    result = make_sync(cloud).sync_region("RegionTwo")
+    assert result is not None and not result.failed
+    assert [i.status for i in cloud.named("RegionTwo", "base")] == ["active"]
+
+
+def test_a_record_that_cannot_be_cleaned_up_fails_the_run(
+    cloud: MemoryCloud, no_backoff: None
+) -> None:
+    cloud.add("RegionOne", "base", b"abc")
+    cloud.flaky_uploads["RegionTwo"] = 1
+    cloud.flaky_deletes["RegionTwo"] = 3
+    result = make_sync(cloud).sync_region("RegionTwo")
+    assert result is not None and result.failed
+    assert any("unfinished record" in o.message for o in result.outcomes)
+    statuses = sorted(i.status for i in cloud.named("RegionTwo", "base"))
+    assert statuses == ["active", "queued"]
+    rerun = make_sync(cloud).sync_region("RegionTwo")
+    assert rerun is not None and not rerun.failed
