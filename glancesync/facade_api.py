@@ -3,7 +3,7 @@
 :class:`Facade` is the contract. The real implementation
 (:class:`glancesync.facade.ServersFacade`) speaks Keystone v3 and Glance v2;
 the tests use an in-memory cloud with the same behaviour. Nothing outside a
-facade imports keystoneauth1, glanceclient or keystoneclient.
+facade imports keystoneauth1, glanceclient or openstacksdk.
 """
 
 from __future__ import annotations
