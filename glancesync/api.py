@@ -190,7 +190,8 @@ class GlanceSync:
     def apply(self, plan: RegionPlan) -> ApplyResult:
         """Carry out a plan made by :meth:`plan_region`, with its target's transfer mode."""
         transfer = self.settings.targets[plan.region.target].transfer
-        return apply_plan(plan, self.facade, self.source, transfer)
+        uploads = self.settings.max_uploads_per_region
+        return apply_plan(plan, self.facade, self.source, transfer, uploads)
 
     # -- the seed's helpers ----------------------------------------------
 

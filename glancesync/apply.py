@@ -8,8 +8,10 @@ count and choose the exit code.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -83,23 +85,37 @@ class _Run:
     outcomes: list[Outcome] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
     bytes_uploaded: int = 0
+    #: Uploads may run in threads (max_uploads_per_region).
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, image: str, step: str, error: ImageError | None = None) -> None:
         if error is None:
             LOG.info("[%s] %s %s: done", self.region.full, step, image)
-            self.outcomes.append(Outcome(image, step, True))
+            outcome = Outcome(image, step, True)
         else:
             LOG.error("[%s] %s %s failed: %s", self.region.full, step, image, error.detail)
-            self.outcomes.append(Outcome(image, step, False, error.detail))
+            outcome = Outcome(image, step, False, error.detail)
+        with self.lock:
+            self.outcomes.append(outcome)
+
+    def uploaded_one(self, name: str, image_id: str, size: int) -> None:
+        with self.lock:
+            self.uploaded[name] = image_id
+            self.bytes_uploaded += size
 
 
 def apply_plan(
-    plan: RegionPlan, facade: Facade, source: MasterSource, transfer: str = "stream"
+    plan: RegionPlan,
+    facade: Facade,
+    source: MasterSource,
+    transfer: str = "stream",
+    max_uploads: int = 1,
 ) -> ApplyResult:
     """Metadata first, then uploads smallest first, then AMI fix-ups.
 
     ``transfer`` is the target's mode: ``stream`` through glancesync, or
     ``glance-download`` (the region pulls from the master, when it can).
+    ``max_uploads`` uploads run at once in the region (in threads).
     """
     started = time.monotonic()
     run = _Run(plan.region, transfer)
@@ -107,8 +123,10 @@ def apply_plan(
     try:
         for entry in plan.metadata_steps():
             _guarded(run, entry, str(entry.action), partial(_update, facade, run, entry))
-        for entry in plan.upload_steps():
-            _guarded(run, entry, str(entry.action), partial(_upload, facade, source, run, entry))
+        uploads = [
+            (entry, partial(_upload, facade, source, run, entry)) for entry in plan.upload_steps()
+        ]
+        _run_uploads(run, uploads, max_uploads)
         for entry in plan.ami_steps():
             _guarded(run, entry, "ami_fixup", partial(_fix_ami, facade, run, entry))
     except RegionError as error:
@@ -123,6 +141,24 @@ def apply_plan(
         images_uploaded=len(run.uploaded),
         seconds=time.monotonic() - started,
     )
+
+
+def _run_uploads(
+    run: _Run, uploads: Sequence[tuple[PlannedImage, Callable[[], None]]], max_uploads: int
+) -> None:
+    """Uploads in plan order, ``max_uploads`` at a time; a region error stops them all."""
+    if max_uploads <= 1:
+        for entry, work in uploads:
+            _guarded(run, entry, str(entry.action), work)
+        return
+    with ThreadPoolExecutor(max_uploads, thread_name_prefix="upload") as pool:
+        futures = [pool.submit(_guarded, run, e, str(e.action), work) for e, work in uploads]
+        try:
+            for future in futures:
+                future.result()
+        except RegionError:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _guarded(run: _Run, entry: PlannedImage, step: str, work: Callable[[], None]) -> None:
@@ -151,6 +187,7 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     if entry.action is Action.RENAME_AND_UPLOAD and old is not None:
         facade.update_image(region, old.id, entry.change)
     record: Image | None = None
+    sent = 0
     if run.transfer == "glance-download":
         record = _server_side_copy(facade, source, run, entry)
     if record is None:
@@ -162,9 +199,8 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
                 except (ImageError, RegionError):
                     _discard(facade, run, record, entry.master.name)
                     raise
-        run.bytes_uploaded += sent
     assert record is not None
-    run.uploaded[entry.master.name] = record.id
+    run.uploaded_one(entry.master.name, record.id, sent)
     if entry.action is Action.REPLACE and old is not None:
         facade.delete_image(region, old.id)
 

@@ -66,7 +66,7 @@ LOG = logging.getLogger(__name__)
 
 MAIN_KEYS = (
     "master_region", "preferable_order", "max_children", "log_dir", "lock_file",
-    "cache_dir", "cache_size_mb",
+    "cache_dir", "cache_size_mb", "max_uploads_per_region",
 )  # fmt: skip
 TARGET_KEYS = WAY_KEYS + COMMON_KEYS + (
     "ignore_regions", "forcesyncs", "metadata_condition", "metadata_set",
@@ -199,6 +199,7 @@ class _Loader:
         )
         max_children = as_int(main["max_children"], 1) if "max_children" in main else 1
         cache_size_mb = as_int(main["cache_size_mb"], 0) if "cache_size_mb" in main else None
+        uploads = main.get("max_uploads_per_region")
         targets = {name: self._target(name) for name in self.targets}
         region = main["master_region"].value if "master_region" in main else None
         region = region or (self.env.get("OS_REGION_NAME") or "").strip()
@@ -215,6 +216,7 @@ class _Loader:
             lock_file=os.path.expanduser(lock_file.value) if lock_file else None,
             cache_dir=os.path.expanduser(cache_dir.value) if cache_dir else None,
             cache_size_mb=DEFAULT_CACHE_SIZE_MB if cache_size_mb is None else cache_size_mb,
+            max_uploads_per_region=as_int(uploads, 1) if uploads else 1,
             source=self.origin,
         )
 

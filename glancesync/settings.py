@@ -93,6 +93,8 @@ class Settings:
     cache_dir: str | None = None
     #: Spool cap in MB; 0 turns the spool off.
     cache_size_mb: int = DEFAULT_CACHE_SIZE_MB
+    #: Uploads run at once inside one region.
+    max_uploads_per_region: int = 1
     #: The file the settings came from, for error messages; None when none.
     source: str | None = None
 

@@ -334,3 +334,16 @@ def test_a_record_that_cannot_be_cleaned_up_fails_the_run(
     assert statuses == ["active", "queued"]
     rerun = make_sync(cloud).sync_region("RegionTwo")
     assert rerun is not None and not rerun.failed
+
+
+def test_several_uploads_at_once_in_one_region(cloud: MemoryCloud) -> None:
+    from glancesync.apply import apply_plan
+
+    for number in range(6):
+        cloud.add("RegionOne", f"img{number}", bytes([number]) * (10 + number))
+    sync = make_sync(cloud)
+    result = apply_plan(sync.plan_region("RegionTwo"), cloud, sync.source, max_uploads=3)
+    assert not result.failed and result.images_uploaded == 6
+    assert result.bytes_uploaded == sum(10 + n for n in range(6))
+    for number in range(6):
+        assert cloud.one("RegionTwo", f"img{number}").status == "active"
