@@ -179,8 +179,9 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     """Create, fill and verify the new image; only then retire the old one."""
     region, old, spec = run.region, entry.region_image, entry.new_image
     assert spec is not None
-    if entry.action is Action.REPLACE and old is not None and old.protected:
-        raise ImageError(region.full, entry.master.name, "the image to replace is protected")
+    if entry.action is Action.REPLACE and old and old.protected and entry.change.protected is None:
+        message = "the image to replace is protected (see replace_protected)"
+        raise ImageError(region.full, entry.master.name, message)
     for leftover in entry.leftovers:
         LOG.info("[%s] deleting unfinished %s (%s)", region.full, leftover.name, leftover.id)
         facade.delete_image(region, leftover.id)
@@ -202,6 +203,8 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     assert record is not None
     run.uploaded_one(entry.master.name, record.id, sent)
     if entry.action is Action.REPLACE and old is not None:
+        if not entry.change.is_empty():
+            facade.update_image(region, old.id, entry.change)
         facade.delete_image(region, old.id)
 
 

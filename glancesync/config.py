@@ -72,6 +72,7 @@ TARGET_KEYS = WAY_KEYS + COMMON_KEYS + (
     "ignore_regions", "forcesyncs", "metadata_condition", "metadata_set",
     "replace", "rename", "dontupdate", "only_tenant_images", "support_obsolete_images",
     "obsolete_syncprops", "list_images_timeout", "images_dir", "transfer",
+    "replace_protected",
 )  # fmt: skip
 #: Other names accepted for target keys (openstack's names, the seed's typos).
 ALIASES = {
@@ -227,8 +228,8 @@ class _Loader:
         def checksums(key: str) -> ChecksumList:
             return _checksums(values[key]) if key in values else ChecksumList()
 
-        def flag(key: str) -> bool:
-            return as_bool(values[key]) if key in values else True
+        def flag(key: str, default: bool = True) -> bool:
+            return as_bool(values[key]) if key in values else default
 
         def words(key: str) -> frozenset[str]:
             return frozenset(as_list(values[key])) if key in values else frozenset()
@@ -264,6 +265,7 @@ class _Loader:
             list_images_timeout=as_positive(timeout) if timeout else 30.0,
             images_dir=os.path.expanduser(images_dir.value) if images_dir else None,
             transfer=transfer.value.strip() if transfer else "stream",
+            replace_protected=flag("replace_protected", default=False),
         )
 
     def _condition(self, entry: Entry) -> Condition:

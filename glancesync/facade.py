@@ -622,6 +622,8 @@ class ServersFacade:
             wanted["name"] = change.name
         if change.visibility is not None:
             wanted["visibility"] = change.visibility
+        if change.protected is not None:
+            wanted["protected"] = change.protected
         patch = [
             {"op": "replace" if key in current else "add", "path": f"/{key}", "value": value}
             for key, value in wanted.items()

@@ -47,6 +47,8 @@ class MetadataChange:
 
     name: str | None = None
     visibility: str | None = None
+    #: Only ever False: lifting protection from an image about to be replaced.
+    protected: bool | None = None
     set_properties: Mapping[str, Any] = field(default_factory=_empty)
     remove_properties: tuple[str, ...] = ()
 
@@ -55,6 +57,7 @@ class MetadataChange:
         return (
             self.name is None
             and self.visibility is None
+            and self.protected is None
             and not self.set_properties
             and not self.remove_properties
         )

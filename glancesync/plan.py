@@ -255,11 +255,18 @@ def _plan_conflict(
             warnings=warnings,
         )
     if target.replace.names(sums) or target.replace.any:
+        change = _NO_CHANGE
+        if chosen.protected and target.replace_protected:
+            change = MetadataChange(protected=False)
+        elif chosen.protected:
+            warning = f"image {master.name!r} is protected in the region: set replace_protected"
+            warnings = (*warnings, warning)
         return PlannedImage(
             master,
             Status.PENDING_REPLACE,
             Action.REPLACE,
             chosen,
+            change,
             new_image=new_image_for(master, target),
             warnings=warnings,
         )

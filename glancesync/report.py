@@ -83,6 +83,8 @@ def _describe(entry: PlannedImage) -> str:
         parts.append(f"rename to {change.name}")
     if change.visibility:
         parts.append(f"visibility {change.visibility}")
+    if change.protected is False:
+        parts.append("lift the old image's protection")
     if change.set_properties:
         parts.append("set " + ", ".join(sorted(change.set_properties)))
     if change.remove_properties:

@@ -77,6 +77,8 @@ class TargetSettings:
     list_images_timeout: float = 30.0
     images_dir: str | None = None
     transfer: str = "stream"
+    #: Whether ``replace`` may lift the protection of the image it replaces.
+    replace_protected: bool = False
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,8 @@ class MemoryCloud:
             doc["name"] = change.name
         if change.visibility is not None:
             doc["visibility"] = change.visibility
+        if change.protected is not None:
+            doc["protected"] = change.protected
         doc.update(change.set_properties)
         for key in change.remove_properties:
             doc.pop(key, None)

@@ -107,6 +107,16 @@ def test_protected_image_is_not_replaced(cloud: MemoryCloud) -> None:
     assert [i.id for i in cloud.named("RegionTwo", "base")] == [old.id]
 
 
+def test_replace_protected_lifts_protection_only_when_configured(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"new")
+    old = cloud.add("RegionTwo", "base", b"old", protected=True)
+    allowed = make_sync(cloud, replace=ChecksumList(any=True), replace_protected=True)
+    result = allowed.sync_region("RegionTwo")
+    assert result is not None and not result.failed
+    (copy,) = cloud.named("RegionTwo", "base")
+    assert copy.id != old.id and copy.checksum != old.checksum
+
+
 def test_ami_fixup_writes_region_uuids_after_uploads(cloud: MemoryCloud) -> None:
     kernel = cloud.add("RegionOne", "kernel", b"k" * 50)
     ramdisk = cloud.add("RegionOne", "ramdisk", b"r" * 40)
