@@ -1,19 +1,22 @@
 """The facade over real servers: Keystone v3 (keystoneauth1) and Glance v2.
 
-This is the only module of glancesync that imports keystoneauth1,
-glanceclient or openstacksdk, and nothing imports it at package import time,
-so the CLI starts without loading them.
+This module (with :mod:`glancesync.facade_errors`, which maps client
+exceptions to ours) is the only place in glancesync that imports
+keystoneauth1, glanceclient or openstacksdk. Nothing imports it at package
+import time, so the CLI starts without loading them.
 
 Per target there is one keystoneauth session (created on first use, then
 cached); per region there are two thin clients sharing it:
 
 * a keystoneauth :class:`~keystoneauth1.adapter.Adapter` with retries
   (connection errors, 429/502/503/504) for the calls that are safe to repeat
-  and whose status code we want exactly: list, get, delete, deactivate,
-  import info; ``create`` goes through it too, with retries switched off;
+  and whose status code we want exactly: list, get, the JSON patch of
+  metadata updates (built here: glanceclient's own diff can emit ``move``,
+  which Glance rejects), delete, deactivate, imports; ``create`` goes
+  through it too, with retries switched off;
 * a glanceclient v2 client without retries, for what glanceclient does better
-  than a plain request: the minimal JSON-patch of ``images.update``, the
-  checksum-verified download of ``images.data`` and ``images.upload``.
+  than a plain request: the checksum-verified download of ``images.data``
+  and the streamed ``images.upload``.
   Uploads are never retried here (a consumed stream can't be sent again);
   the apply layer decides.
 
@@ -25,34 +28,33 @@ passwords and secrets are removed.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
 import glanceclient
-import requests
-from glanceclient import exc as glance_exc
 from keystoneauth1 import adapter as ksa_adapter
-from keystoneauth1 import exceptions as ksa_exc
 from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import generic as ksa_generic
 from keystoneauth1.identity import v3 as ksa_v3
 
-from glancesync.errors import GlanceSyncError, ImageError, RegionError
+from glancesync.errors import ImageError, RegionError
 from glancesync.facade_api import MetadataChange, NewImage
+from glancesync.facade_errors import (
+    Translate,
+    one_line,
+    response_detail,
+    retry_after,
+)
 from glancesync.image import Image, MalformedImage, image_from_glance, is_managed_property
 from glancesync.region import RegionRef
 from glancesync.settings import Credentials, Settings, TargetSettings
 from glancesync.transfer_stream import (
     IterableReader,
-    SourceStreamError,
-    TransferStreamError,
 )
 
 LOG = logging.getLogger(__name__)
@@ -66,51 +68,7 @@ DEFAULT_RETRIES = 3
 RETRIABLE_STATUS_CODES = [429, 502, 503, 504]
 #: How often a glance-download import is checked on.
 IMPORT_POLL_SECONDS = 1.0
-#: Longest error detail kept from a server answer.
-MAX_DETAIL = 300
-
 _USER_AGENT = "glancesync"
-_TAG_RE = re.compile(r"<[^>]*>")
-
-
-def _one_line(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` on one line, secrets masked, cut to a readable length."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    if len(text) > MAX_DETAIL:
-        text = text[: MAX_DETAIL - 3] + "..."
-    return text
-
-
-def _response_detail(resp: requests.Response) -> str:
-    """The useful part of an error answer from Glance (JSON, HTML or text)."""
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    messages: list[str] = []
-    if isinstance(body, dict):
-        for value in body.values():
-            if isinstance(value, dict) and value.get("message"):
-                messages.append(str(value["message"]))
-        if not messages and body.get("message"):
-            messages.append(str(body["message"]))
-    if messages:
-        return "; ".join(messages)
-    text = _TAG_RE.sub(" ", resp.text or "")
-    # webob answers "404 Not Found\n\nThe resource could not be found.\n\n detail"
-    lines = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and line not in lines and not re.fullmatch(rf"{resp.status_code}\b.*", line):
-            lines.append(line)
-    return ": ".join(lines) or (resp.reason or "")
-
-
-_CONNECT_URL_RE = re.compile(r"(?:connection to|communicating with|address for) (\S+?):? ")
-_ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^\"')(]+)")
 
 
 def _image(doc: Any, region: RegionRef) -> Image:
@@ -119,29 +77,6 @@ def _image(doc: Any, region: RegionRef) -> Image:
         return image_from_glance(doc, region=region.full)
     except MalformedImage as error:
         raise RegionError(region.full, f"unexpected answer from Glance: {error}") from None
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    """The server's Retry-After in seconds (the HTTP-date form is ignored)."""
-    value = resp.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _connection_message(text: str) -> str:
-    """ "cannot connect to URL: Connection refused" out of urllib3's long story."""
-    url = _CONNECT_URL_RE.search(text)
-    cause = _ERRNO_RE.search(text)
-    if "timed out" in text.lower() and not cause:
-        reason = "timed out"
-    elif cause:
-        reason = cause.group(1).strip()
-    else:
-        return text
-    where = f" to {url.group(1)}" if url else ""
-    return f"cannot connect{where}: {reason}"
 
 
 def _is_v3_url(url: str) -> bool:
@@ -165,125 +100,6 @@ class _Target:
 class _RegionClients:
     api: ksa_adapter.Adapter
     glance: Any  # glanceclient.v2.client.Client
-
-
-class _Translate:
-    """Context manager turning client exceptions into glancesync errors."""
-
-    def __init__(
-        self,
-        where: str,
-        image: str | None,
-        secrets: tuple[str, ...],
-        data: bool = False,
-    ):
-        self.where = where
-        self.image = image
-        self.secrets = secrets
-        self.data = data
-
-    def __enter__(self) -> _Translate:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None or not isinstance(exc, Exception):
-            return
-        if isinstance(exc, (GlanceSyncError, StopIteration)):
-            return
-        error = self.translate(exc)
-        if error is not None:
-            raise error from exc
-
-    def _msg(self, text: str) -> str:
-        return _one_line(text, self.secrets)
-
-    def region_error(
-        self, text: str, transient: bool = False, retry_after: float | None = None
-    ) -> RegionError:
-        return RegionError(
-            self.where, self._msg(text), transient=transient, retry_after=retry_after
-        )
-
-    def status_error(
-        self, code: int | None, detail: str, retry_after: float | None = None
-    ) -> GlanceSyncError:
-        """The error for an HTTP status of a Glance answer.
-
-        5xx and 429 are transient: the caller may try again, after
-        ``retry_after`` seconds if the server said so.
-        """
-        label = f"HTTP {code}" if code else "HTTP error"
-        transient = code is not None and (code >= 500 or code == 429)
-        if code == 401:
-            return self.region_error(f"Glance rejected the credentials ({label}): {detail}")
-        if code is not None and code >= 500:
-            return self.region_error(f"Glance failed ({label}): {detail}", True, retry_after)
-        if self.image is None:
-            return self.region_error(f"{label}: {detail}", transient, retry_after)
-        return ImageError(
-            self.where,
-            self.image,
-            self._msg(f"{label}: {detail}"),
-            transient=transient,
-            retry_after=retry_after,
-        )
-
-    def translate(self, exc: Exception) -> GlanceSyncError | None:
-        text = str(exc) or type(exc).__name__
-        # -- authentication (Keystone) ---------------------------------------
-        if isinstance(exc, (ksa_exc.Unauthorized, ksa_exc.AuthorizationFailure)):
-            return self.region_error(f"authentication failed: {text}")
-        if isinstance(exc, ksa_exc.HttpError):
-            # Data calls use raise_exc=False, so a raised HttpError comes
-            # from Keystone while authenticating.
-            return self.region_error(f"Keystone answered HTTP {exc.http_status}: {text}")
-        if isinstance(exc, ksa_exc.EndpointNotFound):
-            return self.region_error(f"no image endpoint: {text}")
-        if isinstance(exc, ksa_exc.ConnectTimeout):
-            return self.region_error(f"timed out: {_connection_message(text)}", True)
-        if isinstance(exc, ksa_exc.ConnectFailure):
-            return self.region_error(_connection_message(text), True)
-        if isinstance(exc, ksa_exc.DiscoveryFailure):
-            return self.region_error(_connection_message(text))
-        if isinstance(exc, ksa_exc.ClientException):
-            # SSLError, EmptyCatalog, other keystoneauth failures
-            return self.region_error(f"{type(exc).__name__}: {text}")
-        # -- glanceclient ----------------------------------------------------
-        if isinstance(exc, glance_exc.HTTPException):
-            code = exc.code if isinstance(exc.code, int) else None
-            detail = getattr(exc, "details", None) or text
-            return self.status_error(code, self._msg(str(detail)))
-        if isinstance(exc, glance_exc.CommunicationError):
-            return self.region_error(f"Glance: {_connection_message(text)}", True)
-        if isinstance(exc, glance_exc.InvalidEndpoint):
-            return self.region_error(f"Glance: {_connection_message(text)}")
-        if isinstance(exc, glance_exc.BaseException):
-            return self.region_error(text)
-        # -- the data stream -------------------------------------------------
-        if isinstance(exc, TransferStreamError):
-            cause = exc.__cause__
-            if isinstance(exc, SourceStreamError) and isinstance(cause, GlanceSyncError):
-                text = f"source stream failed: {cause}"
-            return ImageError(
-                self.where,
-                self.image or "?",
-                self._msg(text),
-                transient=isinstance(exc, SourceStreamError),
-            )
-        if self.data and isinstance(exc, (requests.RequestException, OSError)):
-            # broken download, or glanceclient's "Corrupt image download"
-            return ImageError(
-                self.where,
-                self.image or "?",
-                self._msg(f"data transfer failed: {text}"),
-                transient=True,
-            )
-        return None
 
 
 class ServersFacade:
@@ -322,7 +138,7 @@ class ServersFacade:
                 return cached
             creds = self._target_settings(target).credentials
             secrets = tuple(s for s in (creds.password, creds.application_credential_secret) if s)
-            with _Translate(target, None, secrets):
+            with Translate(target, None, secrets):
                 made = self._make_target(target, creds, secrets)
             self._targets[target] = made
             return made
@@ -379,7 +195,7 @@ class ServersFacade:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 cloud = os_config.OpenStackConfig().get_one(cloud=creds.cloud)
         except os_exc.OpenStackCloudException as exc:
-            raise RegionError(target, _one_line(f"cloud {creds.cloud!r}: {exc}", secrets)) from exc
+            raise RegionError(target, one_line(f"cloud {creds.cloud!r}: {exc}", secrets)) from exc
         auth_conf = cloud.config.get("auth") or {}
         more = tuple(
             str(auth_conf[k])
@@ -426,9 +242,9 @@ class ServersFacade:
 
     def _translate(
         self, region: RegionRef, image: str | None = None, data: bool = False
-    ) -> _Translate:
+    ) -> Translate:
         secrets = self._targets[region.target].secrets if region.target in self._targets else ()
-        return _Translate(region.full, image, secrets, data)
+        return Translate(region.full, image, secrets, data)
 
     def _request(
         self,
@@ -446,7 +262,7 @@ class ServersFacade:
             resp = clients.api.request(url, method, raise_exc=False, **kwargs)
             if resp.status_code >= 400:
                 raise tr.status_error(
-                    resp.status_code, tr._msg(_response_detail(resp)), _retry_after(resp)
+                    resp.status_code, tr._msg(response_detail(resp)), retry_after(resp)
                 )
             if not resp.content:
                 return None
@@ -460,7 +276,7 @@ class ServersFacade:
     def regions(self, target: str) -> list[str]:
         """Names of the regions with an ``image`` endpoint on our interface."""
         tgt = self._target(target)
-        with _Translate(target, None, tgt.secrets):
+        with Translate(target, None, tgt.secrets):
             auth: Any = tgt.session.auth
             if auth is None or not hasattr(auth, "get_access"):
                 raise RegionError(target, "the session has no authentication")
@@ -473,7 +289,7 @@ class ServersFacade:
 
     def project_id(self, target: str) -> str:
         tgt = self._target(target)
-        with _Translate(target, None, tgt.secrets):
+        with Translate(target, None, tgt.secrets):
             project = tgt.session.get_project_id()
         if not project:
             raise RegionError(target, "the credentials are not scoped to a project")
