@@ -233,7 +233,9 @@ def _run_regions(
     if args.parallel and settings.max_children > 1:
         run_dir = new_run_dir(settings.log_dir)
         LOG.info("logs of this run: %s", run_dir)
-        return run_parallel(regions, work, settings.max_children, run_dir)
+        return run_parallel(
+            regions, work, settings.max_children, run_dir, after_fork=sync.facade.close
+        )
     return run_sequential(regions, work)
 
 

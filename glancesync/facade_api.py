@@ -107,6 +107,14 @@ class Facade(Protocol):
         """Delete an image."""
         ...
 
+    def close(self) -> None:
+        """Forget sessions and connections; the next call opens new ones.
+
+        A child process calls it first thing: connections inherited through
+        ``fork`` must not be shared with the parent.
+        """
+        ...
+
     def image_import_methods(self, region: RegionRef) -> list[str]:
         """The import methods the region's Glance offers (``GET /v2/info/import``)."""
         ...

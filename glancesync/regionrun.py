@@ -62,8 +62,15 @@ def new_run_dir(log_dir: str | os.PathLike[str]) -> Path:
     raise OSError(f"cannot create a run directory in {base}")
 
 
-def _child(work: RegionWork, region: RegionRef, log_path: Path, queue: Any) -> None:
+def _child(
+    work: RegionWork,
+    region: RegionRef,
+    log_path: Path,
+    queue: Any,
+    after_fork: Callable[[], None],
+) -> None:
     """Body of a child process: log to its own file, report through the queue."""
+    after_fork()
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -78,12 +85,18 @@ def _child(work: RegionWork, region: RegionRef, log_path: Path, queue: Any) -> N
 
 
 def run_parallel(
-    regions: Sequence[RegionRef], work: RegionWork, max_children: int, run_dir: Path
+    regions: Sequence[RegionRef],
+    work: RegionWork,
+    max_children: int,
+    run_dir: Path,
+    after_fork: Callable[[], None] = lambda: None,
 ) -> list[RegionReport]:
     """One child process per region, at most ``max_children`` at once.
 
-    Children are forked so they inherit the loaded settings; each builds its
-    own HTTP sessions (none exist yet when they fork).
+    Children are forked so they inherit the loaded settings and the master's
+    listing. ``after_fork`` runs first in each child: it must drop the HTTP
+    connections inherited from the parent, which two processes must never
+    share.
     """
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
@@ -94,7 +107,9 @@ def run_parallel(
         while pending and len(running) < max(1, max_children):
             region = pending.pop(0)
             log_path = run_dir / f"{region.file_stem}.log"
-            process = context.Process(target=_child, args=(work, region, log_path, queue))
+            process = context.Process(
+                target=_child, args=(work, region, log_path, queue, after_fork)
+            )
             process.start()
             LOG.info("[%s] started in process %d, log %s", region.full, process.pid, log_path)
             running[region.full] = process

@@ -163,6 +163,9 @@ class MemoryCloud:
         del self._bucket(region)[image_id]
         self.writes.append((region.full, "delete", stored.doc["name"]))
 
+    def close(self) -> None:
+        """Nothing to forget: the in-memory cloud has no connections."""
+
     def image_import_methods(self, region: RegionRef) -> list[str]:
         self._check(region)
         return ["glance-direct", "web-download", "copy-image", "glance-download"]
