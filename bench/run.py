@@ -55,6 +55,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tools.cloudclients import AUTH, session_for  # noqa: E402
+
 STATE = Path(os.environ.get("DEVCLOUD_STATE", ROOT / ".devcloud"))
 VENV_BIN = Path(sys.executable).parent
 OSC_VENV = ROOT / "bench" / ".venv-osc"
@@ -65,11 +67,6 @@ MIB = 2**20
 MB = 10**6
 BLOCK = MIB
 
-#: cloud -> (auth_url, user, password, project)
-AUTH = {
-    "master": ("http://127.0.0.1:5000/v3", "admin", "adminpass", "admin"),
-    "other": ("http://127.0.0.1:5001/v3", "admin", "otherpass", "admin"),
-}
 #: region -> cloud (a glancesync target)
 REGION_CLOUD = {
     "RegionOne": "master",
@@ -200,22 +197,6 @@ class ChunkReader(io.RawIOBase):
 # -- the cloud, seen directly with glanceclient ---------------------------------------
 
 
-def make_session(cloud: str) -> Any:
-    from keystoneauth1 import session
-    from keystoneauth1.identity import v3
-
-    url, user, password, project = AUTH[cloud]
-    auth = v3.Password(
-        auth_url=url,
-        username=user,
-        password=password,
-        project_name=project,
-        user_domain_name="Default",
-        project_domain_name="Default",
-    )
-    return session.Session(auth=auth)
-
-
 class Cloud:
     """glanceclient clients for each region, shared by threads.
 
@@ -231,7 +212,7 @@ class Cloud:
     def __init__(self) -> None:
         from glanceclient import Client
 
-        self._sessions = {cloud: make_session(cloud) for cloud in AUTH}
+        self._sessions = {cloud: session_for(cloud) for cloud in AUTH}
         self._clients = {
             region: Client("2", session=self._sessions[cloud], region_name=region)
             for region, cloud in REGION_CLOUD.items()
@@ -537,8 +518,8 @@ def worker_glanceclient_copy(image_id: str, regions: list[str]) -> None:
     """Baseline 1: per region, download from the master and upload, streamed."""
     from glanceclient import Client
 
-    sessions = {cloud: make_session(cloud) for cloud in {REGION_CLOUD[r] for r in regions}}
-    sessions.setdefault("master", make_session("master"))
+    sessions = {cloud: session_for(cloud) for cloud in {REGION_CLOUD[r] for r in regions}}
+    sessions.setdefault("master", session_for("master"))
     source = Client("2", session=sessions["master"], region_name=MASTER_REGION)
     meta = source.images.get(image_id)
     for region in regions:
@@ -568,7 +549,7 @@ def worker_list(regions: list[str], page_size: int) -> None:
     from glanceclient import Client
 
     started = time.perf_counter()
-    sessions = {cloud: make_session(cloud) for cloud in {REGION_CLOUD[r] for r in regions}}
+    sessions = {cloud: session_for(cloud) for cloud in {REGION_CLOUD[r] for r in regions}}
     counts = {}
     for region in regions:
         client = Client("2", session=sessions[REGION_CLOUD[region]], region_name=region)

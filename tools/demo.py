@@ -13,29 +13,22 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
-from glanceclient import Client
-from keystoneauth1 import session
-from keystoneauth1.identity import v3
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.cloudclients import glance_for, session_for  # noqa: E402
+
 STATE = Path(os.environ.get("DEVCLOUD_STATE", ROOT / ".devcloud"))
 CONFIG = STATE / "glancesync.conf"
 
 
-def master_client() -> Client:
-    auth = v3.Password(
-        auth_url="http://127.0.0.1:5000/v3",
-        username="admin",
-        password="adminpass",
-        project_name="admin",
-        user_domain_name="Default",
-        project_domain_name="Default",
-    )
-    return Client("2", session=session.Session(auth=auth), region_name="RegionOne")
+def master_client() -> Any:
+    return glance_for(session_for("master"), "RegionOne")
 
 
-def ensure(client: Client, name: str, size: int, **fields: object) -> str:
+def ensure(client: Any, name: str, size: int, **fields: object) -> str:
     """Create the sample image once; return its id."""
     for image in client.images.list(filters={"name": name}):
         return str(image["id"])

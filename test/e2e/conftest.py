@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tools.cloudclients import AUTH, glance_for, session_for
+
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("DEVCLOUD_STATE", ROOT / ".devcloud"))
 REGIONS = {
@@ -29,46 +31,20 @@ REGIONS = {
     "RegionThree": "master",
     "OtherOne": "other",
 }
-AUTH = {
-    "master": ("http://127.0.0.1:5000/v3", "admin", "adminpass", "admin"),
-    "other": ("http://127.0.0.1:5001/v3", "admin", "otherpass", "admin"),
-    "user2": ("http://127.0.0.1:5000/v3", "user2", "user2pass", "demo2"),
-}
-
-
-def _session(cloud: str) -> Any:
-    from keystoneauth1 import session
-    from keystoneauth1.identity import v3
-
-    url, user, password, project = AUTH[cloud]
-    auth = v3.Password(
-        auth_url=url,
-        username=user,
-        password=password,
-        project_name=project,
-        user_domain_name="Default",
-        project_domain_name="Default",
-    )
-    return session.Session(auth=auth)
 
 
 class Glance:
     """Direct Glance access for arranging and checking region state."""
 
     def __init__(self) -> None:
-        from glanceclient import Client
-
-        self._sessions = {name: _session(name) for name in AUTH}
+        self._sessions = {name: session_for(name) for name in AUTH}
         self._clients: dict[tuple[str, str], Any] = {}
-        self._client_class = Client
 
     def client(self, region: str, as_user: str | None = None) -> Any:
         cloud = as_user or REGIONS[region]
         key = (cloud, region)
         if key not in self._clients:
-            self._clients[key] = self._client_class(
-                "2", session=self._sessions[cloud], region_name=region, interface="public"
-            )
+            self._clients[key] = glance_for(self._sessions[cloud], region)
         return self._clients[key]
 
     def project_id(self, cloud: str) -> str:

@@ -1,0 +1,1 @@
+"""Developer tools: the local cloud, its clients, the demo."""
