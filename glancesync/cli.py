@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const=".",
         metavar="DIR",
-        help="save each region's image metadata as JSON Lines in DIR (default: .)",
+        help="save each region's image metadata as JSON Lines in DIR (default: .; "
+        "write --make-backup=DIR when regions follow)",
     )
     parser.add_argument(
         "--wait-lock",
@@ -108,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("csv", "json"),
         default=None,
-        help="report format of --show-status (csv) and --dry-run (text) ",
+        help="json: rows with ids, size and checksum (default: CSV for --show-status, "
+        "text for --dry-run)",
     )
     parser.add_argument(
         "--config",
