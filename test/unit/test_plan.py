@@ -192,7 +192,7 @@ CASES = [
         {"a": "pending_replace"},
         {"replace": hashlib.sha512(b"old").hexdigest()},
     ),
-    Case("forcesyncs selects a private image", [img("a", vis="private")], [], {}, {}),
+    Case("private image without forcesyncs is not selected", [img("a", vis="private")], [], {}, {}),
     Case(
         "condition selects by property",
         [img("a", type="baseimage"), img("b", type="other")],
