@@ -8,11 +8,11 @@ and exit code 2, found before any client library is imported.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import NoReturn
 
 from glancesync import __version__
@@ -208,22 +208,20 @@ def _run(
     failures = [RegionReport(e.region, True, error=e.detail) for e in unreadable]
     if args.make_backup is not None:
         return _make_backups(sync, regions, args.make_backup) or (EXIT_FAILED if failures else 0)
-    if args.show_status or args.dry_run:
-        reports = _run_regions(sync, settings, regions, args)
-    else:
-        lock_path = settings.lock_file or default_lock_path()
-        try:
-            with run_lock(lock_path, args.wait_lock):
-                try:
-                    sync.master_catalog()
-                except RegionError as error:
-                    LOG.error("master unreachable, no region touched: %s", error)
-                    return EXIT_FAILED
-                with sync.spool() if len(regions) > 1 else contextlib.nullcontext():
-                    reports = _run_regions(sync, settings, regions, args)
-        except LockBusy as error:
-            sys.stderr.write(f"glancesync: {error}\n")
-            return EXIT_LOCKED
+    report_only = args.show_status or args.dry_run
+    lock_path = settings.lock_file or default_lock_path()
+    try:
+        with nullcontext() if report_only else run_lock(lock_path, args.wait_lock):
+            try:
+                sync.master_catalog()  # once, before any child process forks
+            except RegionError as error:
+                LOG.error("master unreachable, no region touched: %s", error)
+                return EXIT_FAILED
+            with sync.spool() if len(regions) > 1 and not report_only else nullcontext():
+                reports = _run_regions(sync, settings, regions, args)
+    except LockBusy as error:
+        sys.stderr.write(f"glancesync: {error}\n")
+        return EXIT_LOCKED
     _print_reports(failures + reports, args)
     return EXIT_FAILED if any(r.failed for r in failures + reports) else EXIT_OK
 
