@@ -170,7 +170,7 @@ def plan_region(
     }
     entries = []
     for image in selected:
-        entry = _plan_ami(base[image.name], catalog, base, by_name)
+        entry = _plan_ami(base[image.name], catalog, base, by_name, project_id)
         if entry.action.uploads:
             entry = replace(entry, leftovers=tuple(leftovers.get(image.name, ())))
         entries.append(entry)
@@ -286,15 +286,20 @@ def _plan_ami(
     catalog: MasterCatalog,
     base: Mapping[str, PlannedImage],
     by_name: Mapping[str, Sequence[Image]],
+    project_id: str | None,
 ) -> PlannedImage:
     """Resolve kernel_id and ramdisk_id to this region's UUIDs.
 
     An image's own checksum conflict has the last word; only an image whose
     content is fine (missing, or present with the right bytes) gets
-    ``pending_ami`` or ``error_ami``. Only real region UUIDs are ever written.
+    ``pending_ami`` or ``error_ami``. Only real region UUIDs are ever written,
+    and never into another project's image (decision 6).
     """
     refs = {key: entry.master.properties[key] for key in AMI_KEYS if key in entry.master.properties}
     if not refs or entry.status in (Status.ERROR_CHECKSUM, Status.OK_STALLED_CHECKSUM):
+        return entry
+    region_image = entry.region_image
+    if region_image and project_id is not None and region_image.owner != project_id:
         return entry
     resolved: dict[str, str] = {}
     awaits: dict[str, str] = {}
@@ -396,7 +401,9 @@ def metadata_change(master: Image, region_image: Image, target: TargetSettings) 
     set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
     removed: tuple[str, ...] = ()
     if target.metadata_set:
-        removed = tuple(sorted(k for k in target.metadata_set if k in current and k not in wanted))
+        # AMI keys follow the AMI rules whatever metadata_set says (decision 4).
+        kept = wanted.keys() | set(AMI_KEYS)
+        removed = tuple(sorted(k for k in target.metadata_set if k in current and k not in kept))
     visibility = master.visibility if region_image.visibility != master.visibility else None
     return MetadataChange(
         visibility=visibility,

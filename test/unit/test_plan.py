@@ -486,3 +486,23 @@ def test_plan_steps_put_metadata_before_uploads() -> None:
     result = plan([img("u", size=1), img("m", size=99, nid="2")], [img("m", size=99, nid="1")])
     assert [e.master.name for e in result.metadata_steps()] == ["m"]
     assert [e.master.name for e in result.upload_steps()] == ["u"]
+
+
+def test_foreign_ami_copy_is_never_fixed_up() -> None:
+    kernel, ramdisk, ami = ami_triplet()
+    foreign = img("ami", kernel_id="their-kernel", owner=OTHER)
+    result = plan([kernel, ramdisk, ami], [foreign], only_tenant_images=False)
+    entry = next(e for e in result.entries if e.master.name == "ami")
+    assert entry.status is Status.OK and entry.action is Action.NONE
+    assert entry.change.is_empty() and not entry.awaits
+
+
+def test_ami_keys_in_metadata_set_are_never_removed() -> None:
+    kernel = img("kernel", size=50)
+    ami = img("ami", size=10, kernel_id=kernel.id)
+    region_kernel = img("kernel")
+    region_ami = img("ami", kernel_id=region_kernel.id)
+    entry = plan(
+        [kernel, ami], [region_kernel, region_ami], metadata_set={"kernel_id", "nid"}
+    ).entries[0]
+    assert entry.status is Status.OK and entry.change.remove_properties == ()
