@@ -24,7 +24,7 @@ from tenacity import (
 )
 
 from glancesync.errors import ImageError, RegionError, ServerError
-from glancesync.facade_api import Facade, MetadataChange
+from glancesync.facade_api import Facade, MetadataChange, NewImage
 from glancesync.image import Image
 from glancesync.plan import Action, PlannedImage, RegionPlan
 from glancesync.region import RegionRef
@@ -176,7 +176,12 @@ def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
 
 
 def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage) -> None:
-    """Create, fill and verify the new image; only then retire the old one."""
+    """Create, fill and verify the new image; only then retire the old one.
+
+    The record is created unprotected, whatever the master says: Glance
+    refuses to delete a protected image, and a record whose upload failed
+    must always be deletable. Protection is set once the copy is verified.
+    """
     region, old, spec = run.region, entry.region_image, entry.new_image
     assert spec is not None
     if entry.action is Action.REPLACE and old and old.protected and entry.change.protected is None:
@@ -184,40 +189,46 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
         raise ImageError(region.full, entry.master.name, message)
     for leftover in entry.leftovers:
         LOG.info("[%s] deleting unfinished %s (%s)", region.full, leftover.name, leftover.id)
+        if leftover.protected:  # made by an older version, before the rule above
+            facade.update_image(region, leftover.id, MetadataChange(protected=False))
         facade.delete_image(region, leftover.id)
-    if entry.action is Action.RENAME_AND_UPLOAD and old is not None:
-        facade.update_image(region, old.id, entry.change)
+    unprotected = replace(spec, protected=False)
     record: Image | None = None
     sent = 0
     if run.transfer == "glance-download":
-        record = _server_side_copy(facade, source, run, entry)
+        record = _server_side_copy(facade, source, run, entry, unprotected)
     if record is None:
         for attempt in _retrying(region, entry.master.name):
             with attempt:
-                record = facade.create_image(region, spec)
+                record = facade.create_image(region, unprotected)
                 try:
                     sent = copy_image_data(facade, source, entry.master, region, record.id)
                 except (ImageError, RegionError):
                     _discard(facade, run, record, entry.master.name)
                     raise
     assert record is not None
+    if spec.protected:
+        facade.update_image(region, record.id, MetadataChange(protected=True))
     run.uploaded_one(entry.master.name, record.id, sent)
-    if entry.action is Action.REPLACE and old is not None:
+    if old is None:
+        return
+    if entry.action is Action.RENAME_AND_UPLOAD:
+        facade.update_image(region, old.id, entry.change)
+    elif entry.action is Action.REPLACE:
         if not entry.change.is_empty():
             facade.update_image(region, old.id, entry.change)
         facade.delete_image(region, old.id)
 
 
 def _server_side_copy(
-    facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
+    facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage, spec: NewImage
 ) -> Image | None:
     """Let the region pull the image itself; None means "stream it instead".
 
     The record is created with all its metadata first, since glance-download
     copies only a few properties. Any failure falls back to streaming.
     """
-    region, spec = run.region, entry.new_image
-    assert spec is not None
+    region = run.region
     if run.import_methods is None:
         run.import_methods = facade.image_import_methods(region)
     if "glance-download" not in run.import_methods:

@@ -47,7 +47,8 @@ class MetadataChange:
 
     name: str | None = None
     visibility: str | None = None
-    #: Only ever False: lifting protection from an image about to be replaced.
+    #: True protects a new copy once verified; False lifts the protection of
+    #: an image about to be deleted.
     protected: bool | None = None
     set_properties: Mapping[str, Any] = field(default_factory=_empty)
     remove_properties: tuple[str, ...] = ()

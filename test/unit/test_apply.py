@@ -357,3 +357,25 @@ def test_several_uploads_at_once_in_one_region(cloud: MemoryCloud) -> None:
     assert result.bytes_uploaded == sum(10 + n for n in range(6))
     for number in range(6):
         assert cloud.one("RegionTwo", f"img{number}").status == "active"
+
+
+def test_protected_master_image_is_copied_unprotected_until_verified(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"abc", protected=True)
+    cloud.corrupt_uploads.add("RegionTwo")
+    failed = make_sync(cloud).sync_region("RegionTwo")
+    assert failed is not None and failed.failed
+    assert cloud.named("RegionTwo", "base") == [], "the corrupt record could be deleted"
+    cloud.corrupt_uploads.clear()
+    result = make_sync(cloud).sync_region("RegionTwo")
+    assert result is not None and not result.failed
+    assert cloud.one("RegionTwo", "base").protected
+
+
+def test_rename_waits_for_the_new_image_to_be_verified(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "base", b"new")
+    old = cloud.add("RegionTwo", "base", b"old")
+    cloud.corrupt_uploads.add("RegionTwo")
+    result = make_sync(cloud, rename=ChecksumList(any=True)).sync_region("RegionTwo")
+    assert result is not None and result.failed
+    assert [i.id for i in cloud.named("RegionTwo", "base")] == [old.id]
+    assert cloud.named("RegionTwo", "base.old") == []
