@@ -187,6 +187,10 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
         return EXIT_INTERRUPTED
     except UsageError as error:
         return _usage(str(error))
+    except OSError as error:
+        # A local path of the configuration (lock_file, log_dir, cache_dir,
+        # a backup directory) that cannot be used.
+        return _usage(f"{error.filename or ''}: {error.strerror or error}")
 
 
 def _usage(message: str) -> int:

@@ -112,9 +112,10 @@ def load_settings(
     sections = parse(text, origin) if text is not None else {}
     apply_overrides(sections, overrides)
     loader = _Loader(sections, origin, env)
+    settings = loader.settings()  # an error is then the only line printed (decision 16)
     if others_can_read and loader.holds_secrets():
         LOG.warning("%s is readable by group or others and holds passwords: chmod 600 it", origin)
-    return loader.settings()
+    return settings
 
 
 def check_targets(settings: Settings, names: Iterable[str]) -> None:

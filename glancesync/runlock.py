@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +24,16 @@ class LockBusy(GlanceSyncError):
 
 
 def default_lock_path() -> Path:
-    """Per user: ``$XDG_RUNTIME_DIR/glancesync.lock``, else in the temp directory."""
+    """Per user, in a directory only that user can write to.
+
+    ``$XDG_RUNTIME_DIR/glancesync.lock`` in a login session, else
+    ``~/.glancesync.lock`` (cron has no runtime directory). Never the shared
+    temp directory, where another user could hold the lock or plant a link.
+    """
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
         return Path(runtime) / "glancesync.lock"
-    return Path(tempfile.gettempdir()) / f"glancesync-{os.getuid()}.lock"
+    return Path.home() / ".glancesync.lock"
 
 
 @contextmanager
@@ -37,9 +41,15 @@ def run_lock(path: str | os.PathLike[str], wait_seconds: float = 0.0) -> Iterato
     """Hold the lock, waiting up to ``wait_seconds`` for it; raise LockBusy otherwise."""
     target = Path(path)
     try:
-        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_NOFOLLOW: a link planted where the lock should be is never followed.
+        fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     except OSError as error:
-        raise GlanceSyncError(f"cannot open lock file {target}: {error.strerror}") from None
+        raise OSError(
+            error.errno, f"cannot open lock file: {error.strerror}", str(target)
+        ) from None
+    if os.fstat(fd).st_uid != os.getuid():
+        os.close(fd)
+        raise OSError(0, "lock file belongs to another user", str(target))
     try:
         deadline = time.monotonic() + max(0.0, wait_seconds)
         while True:

@@ -116,8 +116,21 @@ class MasterSource:
         return self.spool_dir / f"{image.id}-{key[:32]}"
 
     def _room_for(self, size: int) -> bool:
+        """Whether the spool can take ``size`` more bytes.
+
+        Sibling processes add and remove files meanwhile: a file gone
+        between listing and ``stat`` simply does not count. The cap is a
+        budget checked, not reserved: children may overshoot it by what is
+        in flight at once (at most ``max_children`` images).
+        """
         assert self.spool_dir is not None
-        used = sum(p.stat().st_size for p in self.spool_dir.iterdir() if p.is_file())
+        used = 0
+        with os.scandir(self.spool_dir) as entries:
+            for entry in entries:
+                try:
+                    used += entry.stat().st_size
+                except FileNotFoundError:
+                    continue
         return used + size <= self.spool_limit
 
     def _images_dir_file(self, image: Image) -> Path | None:

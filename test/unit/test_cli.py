@@ -276,3 +276,36 @@ def test_unreadable_other_target_does_not_stop_master_regions(
 
 def test_dry_run_has_no_csv_format(cloud: MemoryCloud, config: Path) -> None:
     assert run(cloud, "--dry-run", "--format", "csv") == 2
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["main.lock_file=/nonexistent/dir/x.lock", "main.cache_dir=/nonexistent/dir"],
+)
+def test_unusable_local_paths_are_one_line_errors(
+    override: str, cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", b"a")
+    assert run(cloud, "--config", override, "RegionTwo", "RegionThree") == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "/nonexistent/dir" in err
+    assert cloud.writes == []
+
+
+def test_lock_file_of_another_user_or_a_link_is_refused(tmp_path: Path) -> None:
+    from glancesync.runlock import run_lock
+
+    target = tmp_path / "elsewhere"
+    link = tmp_path / "sync.lock"
+    link.symlink_to(target)
+    with pytest.raises(OSError), run_lock(link):
+        pass
+    assert not target.exists()
+
+
+def test_config_error_is_the_only_line_even_for_a_readable_file(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.chmod(0o644)
+    assert run(cloud, "--config", "main.max_children=lots") == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
