@@ -252,3 +252,40 @@ def test_glance_download_pulls_inside_the_master_keystone(env: Env) -> None:
         line for line in run.stderr.splitlines() if "sending" in line
     )
     assert "[other:OtherOne]" in run.stderr
+
+
+def test_protected_images_copy_and_replace(env: Env) -> None:
+    guarded = env.glance.create("RegionOne", env.name("guarded"), env.data("g"), protected=True)
+    env.glance.create("RegionOne", env.name("swap"), env.data("new"))
+    old = env.glance.create("RegionTwo", env.name("swap"), env.data("old"), protected=True)
+
+    refused = env.sync("RegionTwo", config=env.config(DEFAULT={"replace": "any"}))
+    assert refused.code == 1 and "protected" in refused.stderr
+    assert env.glance.one("RegionTwo", guarded["name"])["protected"] is True
+    assert [i["id"] for i in env.glance.named("RegionTwo", env.name("swap"))] == [old["id"]]
+
+    config = env.config(DEFAULT={"replace": "any", "replace_protected": "true"})
+    assert env.sync("RegionTwo", config=config).code == 0
+    (new,) = env.glance.named("RegionTwo", env.name("swap"))
+    assert new["id"] != old["id"] and new["checksum"] != old["checksum"]
+
+
+def test_obsolete_image_follows_the_master(env: Env) -> None:
+    name = env.name("os")
+    env.glance.create("RegionOne", name, env.data("v1"), nid="1")
+    assert env.sync("RegionTwo").code == 0
+    first_copy = env.glance.one("RegionTwo", name)
+
+    master_old = env.glance.one("RegionOne", name)
+    env.glance.client("RegionOne").images.update(
+        master_old["id"], name=name + "_obsolete", visibility="private"
+    )
+    env.glance.create("RegionOne", name, env.data("v2"), nid="2")
+    condition = f"image.name.startswith('{env.prefix}')"
+    config = env.config(DEFAULT={"metadata_condition": condition, "obsolete_syncprops": "nid"})
+    dry = env.sync("--dry-run", "RegionTwo", config=config)
+    assert "rename_obsolete" in dry.stdout
+    assert env.sync("RegionTwo", config=config).code == 0
+    renamed = env.glance.one("RegionTwo", name + "_obsolete")
+    assert renamed["id"] == first_copy["id"] and renamed["visibility"] == "private"
+    assert env.glance.one("RegionTwo", name)["nid"] == "2"
