@@ -1060,7 +1060,7 @@ def synthetic_region(masters: list[Any], index: int, project: str) -> list[Any]:
 def part_d(n_images: int, n_regions: int, traced_regions: int) -> dict[str, Any]:
     from glancesync.plan import plan_region
     from glancesync.region import RegionRef
-    from glancesync.selection import master_catalog
+    from glancesync.selection import master_catalog, selected_images
     from glancesync.settings import Credentials, TargetSettings
 
     project = "f" * 32
@@ -1070,13 +1070,14 @@ def part_d(n_images: int, n_regions: int, traced_regions: int) -> dict[str, Any]
     t0 = time.perf_counter()
     catalog = master_catalog(masters, project)
     catalog_seconds = time.perf_counter() - t0
+    selected = selected_images(catalog, target)
     plan_seconds = []
     statuses: Counter[str] = Counter()
     for index in range(n_regions):
         images = synthetic_region(masters, index, project)
         t0 = time.perf_counter()
         plan = plan_region(
-            RegionRef("master", f"Region{index:02d}"), catalog, images, target, project
+            RegionRef("master", f"Region{index:02d}"), catalog, selected, images, target, project
         )
         plan_seconds.append(time.perf_counter() - t0)
         statuses.update(str(e.status) for e in plan.entries)
@@ -1088,6 +1089,7 @@ def part_d(n_images: int, n_regions: int, traced_regions: int) -> dict[str, Any]
     masters = synthetic_master(n_images, project)
     after_masters = tracemalloc.get_traced_memory()[0]
     catalog = master_catalog(masters, project)
+    selected = selected_images(catalog, target)
     after_catalog = tracemalloc.get_traced_memory()[0]
     plan_peaks = []
     for index in range(traced_regions):
@@ -1095,7 +1097,7 @@ def part_d(n_images: int, n_regions: int, traced_regions: int) -> dict[str, Any]
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
         plan = plan_region(
-            RegionRef("master", f"Region{index:02d}"), catalog, images, target, project
+            RegionRef("master", f"Region{index:02d}"), catalog, selected, images, target, project
         )
         plan_peaks.append(tracemalloc.get_traced_memory()[1] - base)
         del plan, images

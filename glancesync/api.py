@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from glancesync.apply import ApplyResult, apply_plan
-from glancesync.config import load_settings
+from glancesync.config import check_targets, load_settings
 from glancesync.errors import ImageError, RegionError, UsageError
 from glancesync.facade_api import Facade, MetadataChange
 from glancesync.image import Image, image_from_glance, is_managed_property
 from glancesync.plan import RegionPlan, plan_region
 from glancesync.region import MASTER, RegionRef
 from glancesync.report import dry_run_text, images_table
-from glancesync.selection import MasterCatalog, is_selected, master_catalog
-from glancesync.settings import Settings
+from glancesync.selection import MasterCatalog, is_selected, master_catalog, selected_images
+from glancesync.settings import Settings, TargetSettings
 from glancesync.source import MasterSource
 
 LOG = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class GlanceSync:
         self.master_region = RegionRef(MASTER, self.settings.master_region)
         self.source = MasterSource(self.facade, self.master_region, self.settings.master.images_dir)
         self._catalog: MasterCatalog | None = None
+        self._selected: dict[str, tuple[Image, ...]] = {}
 
     # -- regions ---------------------------------------------------------
 
@@ -119,12 +120,10 @@ class GlanceSync:
                 )
         return list(dict.fromkeys(refs)), failures
 
-    def _target(self, name: str) -> Any:
-        try:
-            return self.settings.targets[name]
-        except KeyError:
-            known = ", ".join(sorted(self.settings.targets))
-            raise UsageError(f"unknown target {name!r} (configured: {known})") from None
+    def _target(self, name: str) -> TargetSettings:
+        """The target's settings; an unknown name is a usage error, with a hint."""
+        check_targets(self.settings, [f"{name}:"])
+        return self.settings.targets[name]
 
     def _ref(self, region: str | RegionRef) -> RegionRef:
         ref = region if isinstance(region, RegionRef) else RegionRef.parse(region)
@@ -169,7 +168,11 @@ class GlanceSync:
         target = self.settings.targets[ref.target]
         catalog = self.master_catalog()
         region_images = self.facade.list_images(ref)
-        plan = plan_region(ref, catalog, region_images, target, self.facade.project_id(ref.target))
+        if ref.target not in self._selected:  # once per target, not per region
+            self._selected[ref.target] = selected_images(catalog, target)
+        selected = self._selected[ref.target]
+        project = self.facade.project_id(ref.target)
+        plan = plan_region(ref, catalog, selected, region_images, target, project)
         for entry in (*plan.obsolete, *plan.entries):
             for warning in entry.warnings:
                 LOG.warning("[%s] %s", ref.full, warning)

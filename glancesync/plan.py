@@ -16,7 +16,7 @@ from typing import Any
 from glancesync.facade_api import MetadataChange, NewImage
 from glancesync.image import AMI_KEYS, Image
 from glancesync.region import RegionRef
-from glancesync.selection import OBSOLETE_SUFFIX, MasterCatalog, is_selected
+from glancesync.selection import OBSOLETE_SUFFIX, MasterCatalog
 from glancesync.settings import TargetSettings
 
 #: Region images in these states are records a run created and never
@@ -138,15 +138,17 @@ class RegionPlan:
 def plan_region(
     region: RegionRef,
     catalog: MasterCatalog,
+    selected: Sequence[Image],
     region_images: Sequence[Image],
     target: TargetSettings,
     project_id: str | None,
 ) -> RegionPlan:
     """Decide the status and action of every selected master image in ``region``.
 
-    ``project_id`` is the project of the target's credentials: region images
-    of other projects are never modified and, with ``only_tenant_images``,
-    not even looked at.
+    ``selected`` is :func:`~glancesync.selection.selected_images` of the
+    catalog for this target, smallest first. ``project_id`` is the project
+    of the target's credentials: region images of other projects are never
+    modified and, with ``only_tenant_images``, not even looked at.
     """
     mine = [i for i in region_images if project_id is None or i.owner == project_id]
     visible = mine if target.only_tenant_images else list(region_images)
@@ -160,10 +162,6 @@ def plan_region(
         present = [i for i in present if i.id not in consumed]
     by_name = _by_name(present)
 
-    selected = sorted(
-        (image for image in catalog.images if is_selected(image, target)),
-        key=lambda image: (image.size, image.name),
-    )
     base = {
         image.name: _plan_content(image, by_name.get(image.name, ()), target, project_id)
         for image in selected

@@ -95,6 +95,16 @@ class ConditionView:
         )
 
 
+def selected_images(catalog: MasterCatalog, target: TargetSettings) -> tuple[Image, ...]:
+    """The catalog's images the target wants, smallest first.
+
+    It depends on the target only, not on the region: compute it once per
+    target and plan every region of the target with it.
+    """
+    chosen = (image for image in catalog.images if is_selected(image, target))
+    return tuple(sorted(chosen, key=lambda image: (image.size, image.name)))
+
+
 def is_selected(image: Image, target: TargetSettings) -> bool:
     """The seed's selection rules, in their order.
 

@@ -379,3 +379,18 @@ def test_rename_waits_for_the_new_image_to_be_verified(cloud: MemoryCloud) -> No
     assert result is not None and result.failed
     assert [i.id for i in cloud.named("RegionTwo", "base")] == [old.id]
     assert cloud.named("RegionTwo", "base.old") == []
+
+
+def test_selection_is_computed_once_per_target_not_per_region(
+    cloud: MemoryCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    from glancesync.condition import compile_condition
+
+    cloud.add("RegionOne", "no_nid", b"a")
+    cloud.add("RegionOne", "with_nid", b"b", nid="12")
+    condition = compile_condition("image.user_properties['nid'].startswith('1')")
+    sync = make_sync(cloud, metadata_condition=condition)
+    plans = [sync.plan_region(region) for region in ("RegionTwo", "RegionThree")]
+    assert [[e.master.name for e in p.entries] for p in plans] == [["with_nid"], ["with_nid"]]
+    failures = [r for r in caplog.records if "metadata_condition failed" in r.getMessage()]
+    assert len(failures) == 1, "the failing condition was evaluated once, for both regions"

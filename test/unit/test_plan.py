@@ -17,7 +17,7 @@ from glancesync.condition import compile_condition
 from glancesync.image import Image
 from glancesync.plan import Action, Status, plan_region
 from glancesync.region import RegionRef
-from glancesync.selection import master_catalog
+from glancesync.selection import master_catalog, selected_images
 from glancesync.settings import ChecksumList, Credentials, TargetSettings
 
 ME, OTHER = "p-me", "p-other"
@@ -64,7 +64,10 @@ def target(**settings: Any) -> TargetSettings:
 
 
 def plan(master: list[Image], region: list[Image], **settings: Any):
-    return plan_region(REGION, master_catalog(master, ME), region, target(**settings), ME)
+    settings_ = target(**settings)
+    catalog = master_catalog(master, ME)
+    selected = selected_images(catalog, settings_)
+    return plan_region(REGION, catalog, selected, region, settings_, ME)
 
 
 def statuses(result) -> dict[str, str]:
