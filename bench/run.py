@@ -896,10 +896,10 @@ class Bench:
     # -- part e: uploads at once in one region --
 
     def part_e(self) -> None:
-        from glancesync.config import load_settings
-        from glancesync.facade import ServersFacade
-        from glancesync.facade_api import NewImage
-        from glancesync.region import RegionRef
+        from glancesync.cloud.glance import ServersFacade
+        from glancesync.config.loader import load_settings
+        from glancesync.model.changes import NewImage
+        from glancesync.model.region import RegionRef
 
         count, size = 4, self.args.concurrent_size
         prefix = f"{self.prefix}e"
@@ -977,7 +977,7 @@ class Bench:
 
 
 def synthetic_master(n_images: int, project: str) -> list[Any]:
-    from glancesync.image import Image
+    from glancesync.model.image import Image
 
     rnd = random.Random(1)
     images = []
@@ -1058,10 +1058,10 @@ def synthetic_region(masters: list[Any], index: int, project: str) -> list[Any]:
 
 
 def part_d(n_images: int, n_regions: int, traced_regions: int) -> dict[str, Any]:
-    from glancesync.plan import plan_region
-    from glancesync.region import RegionRef
-    from glancesync.selection import master_catalog, selected_images
-    from glancesync.settings import Credentials, TargetSettings
+    from glancesync.config.settings import Credentials, TargetSettings
+    from glancesync.engine.plan import plan_region
+    from glancesync.engine.selection import master_catalog, selected_images
+    from glancesync.model.region import RegionRef
 
     project = "f" * 32
     target = TargetSettings(name="master", credentials=Credentials())

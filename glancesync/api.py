@@ -18,17 +18,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from glancesync.apply import ApplyResult, apply_plan
-from glancesync.config import check_targets, load_settings
-from glancesync.errors import ImageError, RegionError, UsageError
-from glancesync.facade_api import Facade, MetadataChange
-from glancesync.image import Image, image_from_glance, is_managed_property
-from glancesync.plan import RegionPlan, plan_region
-from glancesync.region import MASTER, RegionRef
+from glancesync.cloud.protocol import Facade
+from glancesync.config.loader import check_targets, load_settings
+from glancesync.config.settings import Settings, TargetSettings
+from glancesync.engine.apply import ApplyResult, apply_plan
+from glancesync.engine.plan import RegionPlan, plan_region
+from glancesync.engine.selection import MasterCatalog, is_selected, master_catalog, selected_images
+from glancesync.model.changes import MetadataChange
+from glancesync.model.errors import ImageError, RegionError, UsageError
+from glancesync.model.image import Image, image_from_glance, is_managed_property
+from glancesync.model.region import MASTER, RegionRef
 from glancesync.report import dry_run_text, images_table
-from glancesync.selection import MasterCatalog, is_selected, master_catalog, selected_images
-from glancesync.settings import Settings, TargetSettings
-from glancesync.source import MasterSource
+from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class GlanceSync:
         else:
             self.settings = load_settings(source, overrides)
         if facade is None:
-            from glancesync.facade import ServersFacade  # heavy: only when talking to clouds
+            from glancesync.cloud.glance import ServersFacade  # heavy: only when talking to clouds
 
             facade = ServersFacade(self.settings)
         self.facade: Facade = facade

@@ -17,14 +17,14 @@ from typing import NoReturn
 
 from glancesync import __version__
 from glancesync.api import GlanceSync
-from glancesync.config import load_settings
-from glancesync.errors import ConfigError, GlanceSyncError, RegionError, UsageError
-from glancesync.facade_api import Facade
-from glancesync.region import RegionRef
-from glancesync.regionrun import RegionReport, new_run_dir, run_parallel, run_sequential
+from glancesync.cloud.protocol import Facade
+from glancesync.config.loader import load_settings
+from glancesync.config.settings import Settings
+from glancesync.model.errors import ConfigError, GlanceSyncError, RegionError, UsageError
+from glancesync.model.region import RegionRef
 from glancesync.report import dry_run_text, plan_rows, status_csv, summary_line
-from glancesync.runlock import LockBusy, default_lock_path, run_lock
-from glancesync.settings import Settings
+from glancesync.runner.lock import LockBusy, default_lock_path, run_lock
+from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel, run_sequential
 
 LOG = logging.getLogger("glancesync")
 

@@ -11,9 +11,9 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from glancesync.apply import ApplyResult
-from glancesync.image import Image
-from glancesync.plan import PlannedImage, RegionPlan
+from glancesync.engine.apply import ApplyResult
+from glancesync.engine.plan import PlannedImage, RegionPlan
+from glancesync.model.image import Image
 
 #: Properties the old tool's ``print_images`` compared (marker ``#``).
 WATCHED_PROPERTIES = ("nid", "type", "sdc_aware")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from glancesync import config
-from glancesync.config import ALIASES, MAIN_KEYS, TARGET_KEYS, load_settings
-from glancesync.settings import Settings
+from glancesync.config import loader as config
+from glancesync.config.loader import ALIASES, MAIN_KEYS, TARGET_KEYS, load_settings
+from glancesync.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "doc" / "configuration.rst"

@@ -18,7 +18,7 @@ def test_the_programmers_guide_has_examples() -> None:
 
 @pytest.mark.parametrize("path", WITH_EXAMPLES, ids=lambda path: path.name)
 def test_doc_examples_run(path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # The examples import test.memcloud, as a checkout's tests do.
+    # The examples use the in-memory cloud shipped in glancesync.testing.
     monkeypatch.syspath_prepend(str(ROOT))
     monkeypatch.chdir(tmp_path)
     for name in ("GLANCESYNC_CONFIG", "OS_CLOUD", "OS_REGION_NAME"):

@@ -19,10 +19,10 @@ from types import MappingProxyType
 
 import pytest
 
-from glancesync.errors import ImageError, RegionError
-from glancesync.facade import ServersFacade
-from glancesync.region import RegionRef
-from glancesync.settings import Credentials, Settings, TargetSettings
+from glancesync.cloud.glance import ServersFacade
+from glancesync.config.settings import Credentials, Settings, TargetSettings
+from glancesync.model.errors import ImageError, RegionError
+from glancesync.model.region import RegionRef
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STATE = os.path.abspath(os.environ.get("DEVCLOUD_STATE") or os.path.join(REPO, ".devcloud"))

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from glancesync.errors import ImageError, RegionError
-from glancesync.facade import ServersFacade
-from glancesync.facade_api import MetadataChange, NewImage
-from glancesync.image import Image
-from glancesync.region import RegionRef
-from glancesync.settings import Credentials, Settings, TargetSettings
-from glancesync.transfer_stream import IterableReader, SourceStreamError, StreamSizeError
+from glancesync.cloud.glance import ServersFacade
+from glancesync.cloud.stream import IterableReader, SourceStreamError, StreamSizeError
+from glancesync.config.settings import Credentials, Settings, TargetSettings
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.errors import ImageError, RegionError
+from glancesync.model.image import Image
+from glancesync.model.region import RegionRef
 
 from .conftest import (
     MASTER_REGIONS,

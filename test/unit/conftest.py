@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from test.memcloud import MemoryCloud
+from glancesync.testing.memcloud import MemoryCloud
 
 
 @pytest.fixture

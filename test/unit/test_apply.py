@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from glancesync.api import GlanceSync
-from glancesync.plan import Status
-from glancesync.settings import ChecksumList, Credentials, Settings, TargetSettings
-from test.memcloud import PROJECTS, MemoryCloud
+from glancesync.config.settings import ChecksumList, Credentials, Settings, TargetSettings
+from glancesync.engine.plan import Status
+from glancesync.testing.memcloud import PROJECTS, MemoryCloud
 
 
 def make_sync(
@@ -137,7 +137,7 @@ def test_failed_kernel_upload_leaves_ami_without_a_fake_uuid(cloud: MemoryCloud)
     sync = make_sync(cloud)
     plan = sync.plan_region("RegionTwo")
     cloud.corrupt_uploads.add("RegionTwo")
-    from glancesync.apply import apply_plan
+    from glancesync.engine.apply import apply_plan
 
     result = apply_plan(plan, cloud, sync.source)
     assert result.failed
@@ -225,7 +225,7 @@ def test_update_metadata_image_changes_only_given_fields(cloud: MemoryCloud) -> 
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("glancesync.apply.BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr("glancesync.engine.apply.BACKOFF_SECONDS", 0.0)
 
 
 def test_transient_upload_failure_is_retried_without_leaving_records(
@@ -274,7 +274,7 @@ def test_glance_download_falls_back_to_streaming(
 def test_failed_glance_download_is_deleted_then_streamed(
     cloud: MemoryCloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from glancesync.errors import ImageError
+    from glancesync.model.errors import ImageError
 
     def broken(region, image_id, *args):
         raise ImageError(region.full, image_id, "glance-download ended killed")
@@ -290,7 +290,7 @@ def test_failed_glance_download_is_deleted_then_streamed(
 def test_delete_image_refuses_other_projects_without_asking(
     cloud: MemoryCloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from glancesync.errors import ImageError
+    from glancesync.model.errors import ImageError
 
     foreign = cloud.add("RegionTwo", "theirs", b"1", owner="p-stranger")
     monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("asked"))
@@ -347,7 +347,7 @@ def test_a_record_that_cannot_be_cleaned_up_fails_the_run(
 
 
 def test_several_uploads_at_once_in_one_region(cloud: MemoryCloud) -> None:
-    from glancesync.apply import apply_plan
+    from glancesync.engine.apply import apply_plan
 
     for number in range(6):
         cloud.add("RegionOne", f"img{number}", bytes([number]) * (10 + number))
@@ -384,7 +384,7 @@ def test_rename_waits_for_the_new_image_to_be_verified(cloud: MemoryCloud) -> No
 def test_selection_is_computed_once_per_target_not_per_region(
     cloud: MemoryCloud, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from glancesync.condition import compile_condition
+    from glancesync.config.condition import compile_condition
 
     cloud.add("RegionOne", "no_nid", b"a")
     cloud.add("RegionOne", "with_nid", b"b", nid="12")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from glancesync import cli
-from test.memcloud import MemoryCloud
+from glancesync.testing.memcloud import MemoryCloud
 
 CONFIG = """\
 [main]
@@ -248,7 +248,7 @@ def test_interrupt_exits_130(
 def test_run_lock_held_by_another_run_exits_3(
     cloud: MemoryCloud, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from glancesync.runlock import run_lock
+    from glancesync.runner.lock import run_lock
 
     lock = tmp_path / "sync.lock"
     cloud.add("RegionOne", "a", b"a")
@@ -293,7 +293,7 @@ def test_unusable_local_paths_are_one_line_errors(
 
 
 def test_lock_file_of_another_user_or_a_link_is_refused(tmp_path: Path) -> None:
-    from glancesync.runlock import run_lock
+    from glancesync.runner.lock import run_lock
 
     target = tmp_path / "elsewhere"
     link = tmp_path / "sync.lock"

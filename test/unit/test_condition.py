@@ -1,4 +1,4 @@
-"""Tests of glancesync.condition: the safe ``metadata_condition`` language."""
+"""Tests of glancesync.config.condition: the safe ``metadata_condition`` language."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glancesync.condition import (
+from glancesync.config.condition import (
     IMAGE_ATTRIBUTES,
     Condition,
     ConditionError,

@@ -1,4 +1,4 @@
-"""Tests of glancesync.config (with glancesync.inifile and glancesync.authconfig)."""
+"""Tests of glancesync.config.loader, with its ini and credentials helpers."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glancesync import config
-from glancesync.config import ALIASES, MAIN_KEYS, TARGET_KEYS, check_targets, load_settings
-from glancesync.errors import ConfigError, UsageError
-from glancesync.settings import ChecksumList, Credentials, Settings
+from glancesync.config import loader as config
+from glancesync.config.loader import ALIASES, MAIN_KEYS, TARGET_KEYS, check_targets, load_settings
+from glancesync.config.settings import ChecksumList, Credentials, Settings
+from glancesync.model.errors import ConfigError, UsageError
 
 PASSWORD = "Yously_did_you_think_this_was_the_real_password?"
 B64 = base64.b64encode(PASSWORD.encode()).decode()
@@ -640,7 +640,7 @@ def test_warns_when_others_can_read_passwords(
     path = tmp_path / "gs.conf"
     path.write_text(SEED_EXAMPLE)
     os.chmod(path, mode)
-    with caplog.at_level(logging.WARNING, logger="glancesync.config"):
+    with caplog.at_level(logging.WARNING, logger="glancesync.config.loader"):
         load_settings(path, environ={})
     assert bool(caplog.records) is warned
     assert all(PASSWORD not in r.getMessage() for r in caplog.records)
@@ -650,7 +650,7 @@ def test_no_warning_without_passwords(tmp_path: Path, caplog: pytest.LogCaptureF
     path = tmp_path / "gs.conf"
     path.write_text("[main]\nmaster_region = R\n")
     os.chmod(path, 0o644)
-    with caplog.at_level(logging.WARNING, logger="glancesync.config"):
+    with caplog.at_level(logging.WARNING, logger="glancesync.config.loader"):
         load_settings(path, environ=ENV)
     assert not caplog.records
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glancesync.image import MalformedImage, image_from_glance
+from glancesync.model.image import MalformedImage, image_from_glance
 
 
 def test_system_fields_and_properties_are_split() -> None:

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from glancesync.condition import compile_condition
-from glancesync.image import Image
-from glancesync.plan import Action, Status, plan_region
-from glancesync.region import RegionRef
-from glancesync.selection import master_catalog, selected_images
-from glancesync.settings import ChecksumList, Credentials, TargetSettings
+from glancesync.config.condition import compile_condition
+from glancesync.config.settings import ChecksumList, Credentials, TargetSettings
+from glancesync.engine.plan import Action, Status, plan_region
+from glancesync.engine.selection import master_catalog, selected_images
+from glancesync.model.image import Image
+from glancesync.model.region import RegionRef
 
 ME, OTHER = "p-me", "p-other"
 REGION = RegionRef("master", "RegionTwo")
@@ -310,7 +310,7 @@ def test_upload_copies_system_fields_and_only_metadata_set_properties() -> None:
 
 
 def test_glance_owned_properties_are_never_copied() -> None:
-    from glancesync.image import image_from_glance
+    from glancesync.model.image import image_from_glance
 
     doc = {
         "id": "x",

@@ -7,14 +7,14 @@ import logging
 
 import pytest
 
-from glancesync.progress import tracked
+from glancesync.transfer.progress import tracked
 
 
 def test_without_a_terminal_a_start_and_an_end_line_are_logged(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sys.stderr", io.StringIO())
-    with caplog.at_level(logging.INFO, logger="glancesync.progress"):
+    with caplog.at_level(logging.INFO, logger="glancesync.transfer.progress"):
         assert b"".join(tracked([b"ab", b"cd"], 4, "[R] img")) == b"abcd"
     assert [r.getMessage().split(":")[1].split()[0] for r in caplog.records] == ["sending", "sent"]
     assert "MB/s" in caplog.records[-1].getMessage()

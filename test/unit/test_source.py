@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glancesync.settings import Settings
-from test.memcloud import MemoryCloud
+from glancesync.config.settings import Settings
+from glancesync.testing.memcloud import MemoryCloud
 from test.unit.test_apply import make_sync
 
 REGIONS = ("RegionTwo", "RegionThree", "other:OtherOne")

@@ -25,9 +25,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from glancesync.facade_api import Facade
-from glancesync.image import Image
-from glancesync.region import RegionRef
+from glancesync.cloud.protocol import Facade
+from glancesync.model.image import Image
+from glancesync.model.region import RegionRef
 
 LOG = logging.getLogger(__name__)
 

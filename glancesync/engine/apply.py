@@ -23,13 +23,14 @@ from tenacity import (
     wait_exponential,
 )
 
-from glancesync.errors import ImageError, RegionError, ServerError
-from glancesync.facade_api import Facade, MetadataChange, NewImage
-from glancesync.image import Image
-from glancesync.plan import Action, PlannedImage, RegionPlan
-from glancesync.region import RegionRef
-from glancesync.source import MasterSource
-from glancesync.transfer import copy_image_data
+from glancesync.cloud.protocol import Facade
+from glancesync.engine.plan import Action, PlannedImage, RegionPlan
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.errors import ImageError, RegionError, ServerError
+from glancesync.model.image import Image
+from glancesync.model.region import RegionRef
+from glancesync.transfer.copy import copy_image_data
+from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
 

@@ -1,67 +1,21 @@
 """What the rest of glancesync may ask of OpenStack.
 
 :class:`Facade` is the contract. The real implementation
-(:class:`glancesync.facade.ServersFacade`) speaks Keystone v3 and Glance v2;
-the tests use an in-memory cloud with the same behaviour. Nothing outside a
-facade imports keystoneauth1, glanceclient or openstacksdk.
+(:class:`glancesync.cloud.glance.ServersFacade`) speaks Keystone v3 and
+Glance v2; :mod:`glancesync.testing.memcloud` is an in-memory cloud with the
+same behaviour, held to it by ``test/contract``. Nothing outside
+:mod:`glancesync.cloud` imports keystoneauth1, glanceclient, openstacksdk or
+requests (``test/unit/test_boundaries.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
-from glancesync.image import Image
-from glancesync.region import RegionRef
-
-
-def _empty() -> Mapping[str, Any]:
-    return MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class NewImage:
-    """The record to create in a region before its data is uploaded."""
-
-    name: str
-    visibility: str
-    disk_format: str | None
-    container_format: str | None
-    min_ram: int = 0
-    min_disk: int = 0
-    protected: bool = False
-    hidden: bool = False
-    tags: tuple[str, ...] = ()
-    properties: Mapping[str, Any] = field(default_factory=_empty)
-
-
-@dataclass(frozen=True)
-class MetadataChange:
-    """A minimal change to an existing image: only what differs.
-
-    ``None`` means "leave as it is". Properties not named here are never
-    touched, so a region's local properties survive.
-    """
-
-    name: str | None = None
-    visibility: str | None = None
-    #: True protects a new copy once verified; False lifts the protection of
-    #: an image about to be deleted.
-    protected: bool | None = None
-    set_properties: Mapping[str, Any] = field(default_factory=_empty)
-    remove_properties: tuple[str, ...] = ()
-
-    def is_empty(self) -> bool:
-        """Whether applying this change would send nothing."""
-        return (
-            self.name is None
-            and self.visibility is None
-            and self.protected is None
-            and not self.set_properties
-            and not self.remove_properties
-        )
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.image import Image
+from glancesync.model.region import RegionRef
 
 
 class Facade(Protocol):

@@ -10,12 +10,12 @@ file before anything is checked.
 Everything is validated here, so that a mistake is one :class:`ConfigError`
 line at start-up, before any client library is imported: unknown keys (with
 a "did you mean" hint), booleans, numbers, checksums, image UUIDs, metadata
-conditions, and credentials (see :mod:`glancesync.authconfig`). The master
+conditions, and credentials (see :mod:`glancesync.config.credentials`). The master
 target takes its credentials from ``OS_*`` variables when the file gives it
 none, and its region from ``[main] master_region``, ``OS_REGION_NAME`` or its
 cloud, in that order.
 
-The INI reading itself is in :mod:`glancesync.inifile`.
+The INI reading itself is in :mod:`glancesync.config.ini`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Protocol
 
-from glancesync.authconfig import COMMON_KEYS, SECRET_KEYS, WAY_KEYS, target_credentials
-from glancesync.condition import Condition, compile_condition
-from glancesync.errors import UsageError
-from glancesync.inifile import (
+from glancesync.config.condition import Condition, compile_condition
+from glancesync.config.credentials import COMMON_KEYS, SECRET_KEYS, WAY_KEYS, target_credentials
+from glancesync.config.ini import (
     DEFAULT_SECTION,
     OVERRIDE_ORIGIN,
     Entry,
@@ -48,14 +47,15 @@ from glancesync.inifile import (
     parse,
     quote,
 )
-from glancesync.region import MASTER, RegionRef
-from glancesync.settings import (
+from glancesync.config.settings import (
     DEFAULT_CACHE_SIZE_MB,
     TRANSFER_MODES,
     ChecksumList,
     Settings,
     TargetSettings,
 )
+from glancesync.model.errors import UsageError
+from glancesync.model.region import MASTER, RegionRef
 
 DEFAULT_CONFIG_PATH = "/etc/glancesync.conf"
 #: The variable naming the file when no path is given.

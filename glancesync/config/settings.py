@@ -1,4 +1,4 @@
-"""Typed, validated settings: what :mod:`glancesync.config` produces.
+"""Typed, validated settings: what :mod:`glancesync.config.loader` produces.
 
 Everything here is a frozen value, so a loaded configuration can be shared
 by the planner, the facade and child processes without anyone changing it.
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from glancesync.condition import Condition
+from glancesync.config.condition import Condition
 
 #: How image data reaches a region: through glancesync, or pulled by the
 #: region's Glance itself (import method glance-download, same Keystone only).

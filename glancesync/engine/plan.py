@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from glancesync.facade_api import MetadataChange, NewImage
-from glancesync.image import AMI_KEYS, Image
-from glancesync.region import RegionRef
-from glancesync.selection import OBSOLETE_SUFFIX, MasterCatalog
-from glancesync.settings import TargetSettings
+from glancesync.config.settings import TargetSettings
+from glancesync.engine.selection import OBSOLETE_SUFFIX, MasterCatalog
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.image import AMI_KEYS, Image
+from glancesync.model.region import RegionRef
 
 #: Region images in these states are records a run created and never
 #: finished. They are not copies of anything, and are removed before upload.
@@ -145,7 +145,7 @@ def plan_region(
 ) -> RegionPlan:
     """Decide the status and action of every selected master image in ``region``.
 
-    ``selected`` is :func:`~glancesync.selection.selected_images` of the
+    ``selected`` is :func:`~glancesync.engine.selection.selected_images` of the
     catalog for this target, smallest first. ``project_id`` is the project
     of the target's credentials: region images of other projects are never
     modified and, with ``only_tenant_images``, not even looked at.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glancesync.region import RegionRef
+from glancesync.model.region import RegionRef
 
 LOG = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
-from glancesync.errors import ImageError
-from glancesync.facade_api import Facade
-from glancesync.image import Image
-from glancesync.progress import tracked
-from glancesync.region import RegionRef
-from glancesync.source import MasterSource
+from glancesync.cloud.protocol import Facade
+from glancesync.model.errors import ImageError
+from glancesync.model.image import Image
+from glancesync.model.region import RegionRef
+from glancesync.transfer.progress import tracked
+from glancesync.transfer.source import MasterSource
 
 
 class HashingStream:

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from glancesync.errors import ImageError, RegionError
-from glancesync.facade_api import MetadataChange, NewImage
-from glancesync.image import Image, image_from_glance
-from glancesync.region import RegionRef
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.errors import ImageError, RegionError
+from glancesync.model.image import Image, image_from_glance
+from glancesync.model.region import RegionRef
 
 PROJECTS = {"master": "p-master", "other": "p-other"}
 _clock = itertools.count(1)

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from glancesync.condition import ConditionError
-from glancesync.image import Image
-from glancesync.settings import TargetSettings
+from glancesync.config.condition import ConditionError
+from glancesync.config.settings import TargetSettings
+from glancesync.model.image import Image
 
 LOG = logging.getLogger(__name__)
 

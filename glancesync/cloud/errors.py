@@ -4,7 +4,7 @@ keystoneauth1, glanceclient and requests each fail in their own way. This
 module maps them to :class:`RegionError` (the region as a whole: auth,
 unreachable, 5xx) or :class:`ImageError` (one image), marks what is worth
 retrying, and keeps every message on one line with secrets masked. It is
-part of the facade: only :mod:`glancesync.facade` uses it.
+part of the facade: only :mod:`glancesync.cloud.glance` uses it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import requests
 from glanceclient import exc as glance_exc
 from keystoneauth1 import exceptions as ksa_exc
 
-from glancesync.errors import GlanceSyncError, ImageError, RegionError
-from glancesync.transfer_stream import SourceStreamError, TransferStreamError
+from glancesync.cloud.stream import SourceStreamError, TransferStreamError
+from glancesync.model.errors import GlanceSyncError, ImageError, RegionError
 
 #: Longest error detail kept from a server answer.
 MAX_DETAIL = 300

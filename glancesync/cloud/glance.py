@@ -1,6 +1,6 @@
 """The facade over real servers: Keystone v3 (keystoneauth1) and Glance v2.
 
-This module (with :mod:`glancesync.facade_errors`, which maps client
+This module (with :mod:`glancesync.cloud.errors`, which maps client
 exceptions to ours) is the only place in glancesync that imports
 keystoneauth1, glanceclient or openstacksdk. Nothing imports it at package
 import time, so the CLI starts without loading them.
@@ -42,20 +42,20 @@ from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import generic as ksa_generic
 from keystoneauth1.identity import v3 as ksa_v3
 
-from glancesync.errors import ImageError, RegionError
-from glancesync.facade_api import MetadataChange, NewImage
-from glancesync.facade_errors import (
+from glancesync.cloud.errors import (
     Translate,
     one_line,
     response_detail,
     retry_after,
 )
-from glancesync.image import Image, MalformedImage, image_from_glance, is_managed_property
-from glancesync.region import RegionRef
-from glancesync.settings import Credentials, Settings, TargetSettings
-from glancesync.transfer_stream import (
+from glancesync.cloud.stream import (
     IterableReader,
 )
+from glancesync.config.settings import Credentials, Settings, TargetSettings
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.errors import ImageError, RegionError
+from glancesync.model.image import Image, MalformedImage, image_from_glance, is_managed_property
+from glancesync.model.region import RegionRef
 
 LOG = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class _RegionClients:
 
 
 class ServersFacade:
-    """:class:`glancesync.facade_api.Facade` over real Keystone and Glance servers."""
+    """:class:`glancesync.cloud.protocol.Facade` over real Keystone and Glance servers."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""How a target authenticates: the credential part of :mod:`glancesync.config`.
+"""How a target authenticates: the credential part of :mod:`glancesync.config.loader`.
 
 A target authenticates in exactly one way:
 
@@ -28,9 +28,9 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 
-from glancesync.inifile import Entry, as_bool, error, fail, quote
-from glancesync.region import MASTER
-from glancesync.settings import Credentials
+from glancesync.config.ini import Entry, as_bool, error, fail, quote
+from glancesync.config.settings import Credentials
+from glancesync.model.region import MASTER
 
 #: Keys that choose a way to authenticate; the first one set decides.
 WAY_KEYS: tuple[str, ...] = ("credential", "cloud", "application_credential_id")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from glancesync.errors import GlanceSyncError
+from glancesync.model.errors import GlanceSyncError
 
 POLL_SECONDS = 0.2
 

@@ -1,4 +1,4 @@
-"""The INI layer of :mod:`glancesync.config`: text and overrides to raw sections.
+"""The INI layer of :mod:`glancesync.config.loader`: text and overrides to raw sections.
 
 Nothing here knows what a key means. The file is read with
 :mod:`configparser`, without interpolation and with ``[DEFAULT]`` kept as an
@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from glancesync.errors import ConfigError
+from glancesync.model.errors import ConfigError
 
 #: The name configparser would give its default section; no file can use it.
 NO_DEFAULT_SECTION = "\x00glancesync: no default section\x00"

@@ -1,0 +1,59 @@
+"""The writes glancesync asks of a region: a new record, or a minimal change.
+
+The planner builds them, apply hands them to the cloud, and both the real
+Glance client and the in-memory cloud understand them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """The record to create in a region before its data is uploaded."""
+
+    name: str
+    visibility: str
+    disk_format: str | None
+    container_format: str | None
+    min_ram: int = 0
+    min_disk: int = 0
+    protected: bool = False
+    hidden: bool = False
+    tags: tuple[str, ...] = ()
+    properties: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class MetadataChange:
+    """A minimal change to an existing image: only what differs.
+
+    ``None`` means "leave as it is". Properties not named here are never
+    touched, so a region's local properties survive.
+    """
+
+    name: str | None = None
+    visibility: str | None = None
+    #: True protects a new copy once verified; False lifts the protection of
+    #: an image about to be deleted.
+    protected: bool | None = None
+    set_properties: Mapping[str, Any] = field(default_factory=_empty)
+    remove_properties: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        """Whether applying this change would send nothing."""
+        return (
+            self.name is None
+            and self.visibility is None
+            and self.protected is None
+            and not self.set_properties
+            and not self.remove_properties
+        )
