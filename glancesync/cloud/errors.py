@@ -10,7 +10,6 @@ part of the facade: only :mod:`glancesync.cloud.glance` uses it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from types import TracebackType
 
 import requests
@@ -19,22 +18,11 @@ from keystoneauth1 import exceptions as ksa_exc
 
 from glancesync.cloud.stream import SourceStreamError, TransferStreamError
 from glancesync.model.errors import GlanceSyncError, ImageError, RegionError
+from glancesync.model.text import one_line
 
 #: Longest error detail kept from a server answer.
-MAX_DETAIL = 300
 
 _TAG_RE = re.compile(r"<[^>]*>")
-
-
-def one_line(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` on one line, secrets masked, cut to a readable length."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    if len(text) > MAX_DETAIL:
-        text = text[: MAX_DETAIL - 3] + "..."
-    return text
 
 
 def response_detail(resp: requests.Response) -> str:
@@ -122,7 +110,7 @@ class Translate:
             raise error from exc
 
     def _msg(self, text: str) -> str:
-        return one_line(text, self.secrets)
+        return one_line(text, secrets=self.secrets)
 
     def region_error(
         self, text: str, transient: bool = False, retry_after: float | None = None

@@ -30,28 +30,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import glanceclient
 from keystoneauth1 import adapter as ksa_adapter
-from keystoneauth1 import session as ksa_session
-from keystoneauth1.identity import generic as ksa_generic
-from keystoneauth1.identity import v3 as ksa_v3
 
 from glancesync.cloud.errors import (
     Translate,
-    one_line,
     response_detail,
     retry_after,
 )
-from glancesync.cloud.stream import (
-    IterableReader,
-)
-from glancesync.config.settings import Credentials, Settings, TargetSettings
+from glancesync.cloud.session import USER_AGENT, Target, make_target
+from glancesync.cloud.stream import IterableReader
+from glancesync.config.settings import Settings, TargetSettings
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.errors import ImageError, RegionError
 from glancesync.model.image import Image, MalformedImage, image_from_glance, is_managed_property
@@ -68,7 +61,6 @@ DEFAULT_RETRIES = 3
 RETRIABLE_STATUS_CODES = [429, 502, 503, 504]
 #: How often a glance-download import is checked on.
 IMPORT_POLL_SECONDS = 1.0
-_USER_AGENT = "glancesync"
 
 
 def _image(doc: Any, region: RegionRef) -> Image:
@@ -77,23 +69,6 @@ def _image(doc: Any, region: RegionRef) -> Image:
         return image_from_glance(doc, region=region.full)
     except MalformedImage as error:
         raise RegionError(region.full, f"unexpected answer from Glance: {error}") from None
-
-
-def _is_v3_url(url: str) -> bool:
-    return urlsplit(url).path.rstrip("/").endswith("/v3")
-
-
-def _v3_url(url: str) -> str:
-    return url if _is_v3_url(url) else url.rstrip("/") + "/v3"
-
-
-@dataclass
-class _Target:
-    """A target's authenticated session and what was learnt with it."""
-
-    session: ksa_session.Session
-    interface: str
-    secrets: tuple[str, ...]
 
 
 @dataclass
@@ -120,7 +95,7 @@ class ServersFacade:
         self.request_timeout = request_timeout
         self.retries = retries
         self._lock = threading.RLock()
-        self._targets: dict[str, _Target] = {}
+        self._targets: dict[str, Target] = {}
         self._regions: dict[tuple[str, str], _RegionClients] = {}
 
     # -- sessions and clients ----------------------------------------------
@@ -131,7 +106,7 @@ class ServersFacade:
         except KeyError:
             raise RegionError(target, f"unknown target {target!r}") from None
 
-    def _target(self, target: str) -> _Target:
+    def _target(self, target: str) -> Target:
         with self._lock:
             cached = self._targets.get(target)
             if cached is not None:
@@ -139,77 +114,9 @@ class ServersFacade:
             creds = self._target_settings(target).credentials
             secrets = tuple(s for s in (creds.password, creds.application_credential_secret) if s)
             with Translate(target, None, secrets):
-                made = self._make_target(target, creds, secrets)
+                made = make_target(target, creds, secrets, self.request_timeout, self.retries)
             self._targets[target] = made
             return made
-
-    def _make_target(self, target: str, creds: Credentials, secrets: tuple[str, ...]) -> _Target:
-        if creds.cloud:
-            return self._cloud_target(target, creds, secrets)
-        if not creds.auth_url:
-            raise RegionError(target, "no auth_url configured")
-        auth: Any
-        if creds.application_credential_id:
-            auth = ksa_v3.ApplicationCredential(
-                auth_url=_v3_url(creds.auth_url),
-                application_credential_id=creds.application_credential_id,
-                application_credential_secret=creds.application_credential_secret or "",
-            )
-        else:
-            if not creds.username or creds.password is None:
-                raise RegionError(target, "no username/password configured")
-            # A URL that names /v3 needs no version discovery (one request less,
-            # and no warning when Keystone is down).
-            plugin = ksa_v3.Password if _is_v3_url(creds.auth_url) else ksa_generic.Password
-            auth = plugin(
-                auth_url=creds.auth_url,
-                username=creds.username,
-                password=creds.password,
-                project_name=creds.project_name,
-                user_domain_name=creds.user_domain_name,
-                project_domain_name=creds.project_domain_name,
-            )
-        verify: bool | str = creds.verify
-        if creds.verify and creds.cacert:
-            verify = creds.cacert
-        session = ksa_session.Session(
-            auth=auth,
-            verify=verify,
-            timeout=self.request_timeout,
-            app_name=_USER_AGENT,
-            # also covers the token request, which no adapter sees
-            connect_retries=self.retries,
-        )
-        return _Target(session=session, interface=creds.interface or "public", secrets=secrets)
-
-    def _cloud_target(self, target: str, creds: Credentials, secrets: tuple[str, ...]) -> _Target:
-        # openstacksdk is heavy to import; only targets configured with a
-        # clouds.yaml entry pay for it.
-        from openstack import config as os_config
-        from openstack import exceptions as os_exc
-
-        try:
-            with warnings.catch_warnings():
-                # openstacksdk warns about optional metrics backends on every load
-                warnings.simplefilter("ignore", PendingDeprecationWarning)
-                warnings.simplefilter("ignore", DeprecationWarning)
-                cloud = os_config.OpenStackConfig().get_one(cloud=creds.cloud)
-        except os_exc.OpenStackCloudException as exc:
-            raise RegionError(target, one_line(f"cloud {creds.cloud!r}: {exc}", secrets)) from exc
-        auth_conf = cloud.config.get("auth") or {}
-        more = tuple(
-            str(auth_conf[k])
-            for k in ("password", "application_credential_secret", "token")
-            if auth_conf.get(k)
-        )
-        session = cloud.get_session()
-        if session.timeout is None:
-            session.timeout = self.request_timeout
-        interface = creds.interface or "public"
-        # The cloud entry's interface wins over the default, not over an explicit choice.
-        if interface == "public" and cloud.config.get("interface"):
-            interface = str(cloud.config["interface"])
-        return _Target(session=session, interface=interface, secrets=secrets + more)
 
     def _clients(self, region: RegionRef) -> _RegionClients:
         key = (region.target, region.name)
@@ -222,7 +129,7 @@ class ServersFacade:
                     service_type="image",
                     interface=target.interface,
                     region_name=region.name,
-                    user_agent=_USER_AGENT,
+                    user_agent=USER_AGENT,
                     connect_retries=self.retries,
                     status_code_retries=self.retries,
                     retriable_status_codes=list(RETRIABLE_STATUS_CODES),

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from glancesync.model.errors import ConfigError
+from glancesync.model.text import one_line
 
 #: The name configparser would give its default section; no file can use it.
 NO_DEFAULT_SECTION = "\x00glancesync: no default section\x00"
@@ -51,15 +52,9 @@ class Entry:
 Sections = dict[str, dict[str, Entry]]
 
 
-def one_line(text: str, limit: int = 80) -> str:
-    """*text* with control and line-break characters escaped, and shortened."""
-    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return out if len(out) <= limit else out[: limit - 3] + "..."
-
-
 def quote(text: str) -> str:
     """*text* quoted for a one-line message."""
-    return f"'{one_line(text)}'"
+    return f"'{one_line(text, 80)}'"
 
 
 def error(
@@ -69,8 +64,8 @@ def error(
     return ConfigError(
         one_line(message, 300),
         path=one_line(origin, 200) if origin else None,
-        section=one_line(section) if section is not None else None,
-        key=one_line(key) if key is not None else None,
+        section=one_line(section, 80) if section is not None else None,
+        key=one_line(key, 80) if key is not None else None,
     )
 
 

@@ -43,7 +43,6 @@ from glancesync.config.ini import (
     as_positive,
     error,
     fail,
-    one_line,
     parse,
     quote,
 )
@@ -56,6 +55,7 @@ from glancesync.config.settings import (
 )
 from glancesync.model.errors import UsageError
 from glancesync.model.region import MASTER, RegionRef
+from glancesync.model.text import one_line
 
 DEFAULT_CONFIG_PATH = "/etc/glancesync.conf"
 #: The variable naming the file when no path is given.

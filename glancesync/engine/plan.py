@@ -10,22 +10,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import Any
 
 from glancesync.config.settings import TargetSettings
+from glancesync.engine.records import metadata_change, new_image_for, rename_change
 from glancesync.engine.selection import OBSOLETE_SUFFIX, MasterCatalog
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import AMI_KEYS, Image
 from glancesync.model.region import RegionRef
+from glancesync.model.values import frozen
 
 #: Region images in these states are records a run created and never
 #: finished. They are not copies of anything, and are removed before upload.
 LEFTOVER_STATES = frozenset({"queued", "saving", "killed"})
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
-RENAMED_SUFFIX = ".old"
-BACKUP_SUFFIX = ".bak"
 
 
 class Status(str, enum.Enum):
@@ -75,10 +73,6 @@ class Action(str, enum.Enum):
 _NO_CHANGE = MetadataChange()
 
 
-def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping))
-
-
 @dataclass(frozen=True)
 class PlannedImage:
     """One master image in one region: its status and the work it needs."""
@@ -93,7 +87,7 @@ class PlannedImage:
     #: The record to create when the action uploads.
     new_image: NewImage | None = None
     #: AMI keys waiting for an image uploaded in this run: key -> image name.
-    awaits: Mapping[str, str] = field(default_factory=lambda: _frozen({}))
+    awaits: Mapping[str, str] = field(default_factory=lambda: frozen({}))
     #: Unfinished records of an earlier run, deleted before the upload.
     leftovers: tuple[Image, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -329,9 +323,9 @@ def _plan_ami(
     )
     if entry.new_image is not None:
         new_image = replace(
-            entry.new_image, properties=_frozen({**entry.new_image.properties, **resolved})
+            entry.new_image, properties=frozen({**entry.new_image.properties, **resolved})
         )
-        entry = replace(entry, new_image=new_image, awaits=_frozen(awaits))
+        entry = replace(entry, new_image=new_image, awaits=frozen(awaits))
     if problems and own_content_fine:
         warning = f"image {entry.master.name!r}: " + "; ".join(problems)
         return replace(
@@ -340,7 +334,7 @@ def _plan_ami(
             action=Action.NONE,
             change=_NO_CHANGE,
             new_image=None,
-            awaits=_frozen({}),
+            awaits=frozen({}),
             warnings=(*entry.warnings, warning),
         )
     if entry.region_image is not None and entry.status in (Status.OK, Status.PENDING_METADATA):
@@ -348,81 +342,17 @@ def _plan_ami(
         fixes = {k: v for k, v in resolved.items() if current.get(k) != v}
         change = entry.change
         if fixes:
-            change = replace(change, set_properties=_frozen({**change.set_properties, **fixes}))
+            change = replace(change, set_properties=frozen({**change.set_properties, **fixes}))
         entry = replace(
             entry,
             change=change,
-            awaits=_frozen(awaits),
+            awaits=frozen(awaits),
             status=Status.PENDING_METADATA if not change.is_empty() else entry.status,
             action=Action.UPDATE_METADATA if not change.is_empty() else entry.action,
         )
     if awaits and own_content_fine:
         entry = replace(entry, status=Status.PENDING_AMI)
     return entry
-
-
-def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
-    """The master's properties a region gets (decision 4); AMI keys aside."""
-    keys = target.metadata_set or master.properties.keys()
-    return {
-        key: master.properties[key]
-        for key in keys
-        if key in master.properties and key not in AMI_KEYS
-    }
-
-
-def new_image_for(master: Image, target: TargetSettings) -> NewImage:
-    """The record to create in a region for ``master``: system fields always travel."""
-    return NewImage(
-        name=master.name,
-        visibility=master.visibility,
-        disk_format=master.disk_format,
-        container_format=master.container_format,
-        min_ram=master.min_ram,
-        min_disk=master.min_disk,
-        protected=master.protected,
-        hidden=master.hidden,
-        tags=master.tags,
-        properties=_frozen(copied_properties(master, target)),
-    )
-
-
-def metadata_change(master: Image, region_image: Image, target: TargetSettings) -> MetadataChange:
-    """What makes a same-content region image match the master (decisions 5, 7).
-
-    With ``metadata_set``, the listed properties are made equal, removals
-    included. Without it, properties are added and replaced, never removed.
-    ``os_hidden`` is the region's own business after upload.
-    """
-    wanted = copied_properties(master, target)
-    current = region_image.properties
-    set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
-    removed: tuple[str, ...] = ()
-    if target.metadata_set:
-        # AMI keys follow the AMI rules whatever metadata_set says (decision 4).
-        kept = wanted.keys() | set(AMI_KEYS)
-        removed = tuple(sorted(k for k in target.metadata_set if k in current and k not in kept))
-    visibility = master.visibility if region_image.visibility != master.visibility else None
-    return MetadataChange(
-        visibility=visibility,
-        set_properties=_frozen(set_properties),
-        remove_properties=removed,
-    )
-
-
-def rename_change(old: Image, target: TargetSettings) -> MetadataChange:
-    """Turn the region's old image into ``NAME.old``: private, answering to nothing.
-
-    Its properties that are in ``metadata_set`` become ``PROP.bak`` so that
-    selection rules and users no longer take it for the current image.
-    """
-    moved = {k: old.properties[k] for k in sorted(target.metadata_set) if k in old.properties}
-    return MetadataChange(
-        name=old.name + RENAMED_SUFFIX,
-        visibility="private" if old.visibility != "private" else None,
-        set_properties=_frozen({k + BACKUP_SUFFIX: v for k, v in moved.items()}),
-        remove_properties=tuple(moved),
-    )
 
 
 def _plan_obsolete(
@@ -452,7 +382,7 @@ def _plan_obsolete(
             change = MetadataChange(
                 name=master.name if image.name != master.name else None,
                 visibility=master.visibility if image.visibility != master.visibility else None,
-                set_properties=_frozen(props),
+                set_properties=frozen(props),
             )
             if change.is_empty():
                 continue

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
-
-def _empty() -> Mapping[str, Any]:
-    return MappingProxyType({})
+from glancesync.model.values import empty
 
 
 @dataclass(frozen=True)
@@ -29,7 +26,7 @@ class NewImage:
     protected: bool = False
     hidden: bool = False
     tags: tuple[str, ...] = ()
-    properties: Mapping[str, Any] = field(default_factory=_empty)
+    properties: Mapping[str, Any] = field(default_factory=empty)
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ class MetadataChange:
     #: True protects a new copy once verified; False lifts the protection of
     #: an image about to be deleted.
     protected: bool | None = None
-    set_properties: Mapping[str, Any] = field(default_factory=_empty)
+    set_properties: Mapping[str, Any] = field(default_factory=empty)
     remove_properties: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:

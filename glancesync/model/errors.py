@@ -9,7 +9,16 @@ from __future__ import annotations
 
 
 class GlanceSyncError(Exception):
-    """Base of every error glancesync raises on purpose."""
+    """Base of every error glancesync raises on purpose.
+
+    ``detail`` is the message without the prefix that says where (file,
+    section and key; or region and image), for callers that print the
+    place themselves.
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        self.detail = message if detail is None else detail
+        super().__init__(message)
 
 
 class ConfigError(GlanceSyncError):
@@ -26,7 +35,6 @@ class ConfigError(GlanceSyncError):
         self.path = path
         self.section = section
         self.key = key
-        self.detail = message
         where = []
         if path:
             where.append(path)
@@ -35,7 +43,7 @@ class ConfigError(GlanceSyncError):
         if key:
             where.append(key)
         prefix = " ".join(where)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
+        super().__init__(f"{prefix}: {message}" if prefix else message, message)
 
 
 class UsageError(GlanceSyncError):
@@ -50,11 +58,16 @@ class ServerError(GlanceSyncError):
     """
 
     def __init__(
-        self, message: str, *, transient: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         self.transient = transient
         self.retry_after = retry_after
-        super().__init__(message)
+        super().__init__(message, detail)
 
 
 class RegionError(ServerError):
@@ -72,9 +85,11 @@ class RegionError(ServerError):
         retry_after: float | None = None,
     ) -> None:
         self.region = region
-        self.detail = message
         super().__init__(
-            f"region {region}: {message}", transient=transient, retry_after=retry_after
+            f"region {region}: {message}",
+            detail=message,
+            transient=transient,
+            retry_after=retry_after,
         )
 
 
@@ -92,9 +107,9 @@ class ImageError(ServerError):
     ) -> None:
         self.region = region
         self.image = image
-        self.detail = message
         super().__init__(
             f"region {region}, image {image}: {message}",
+            detail=message,
             transient=transient,
             retry_after=retry_after,
         )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
+
+from glancesync.model.values import frozen
 
 #: Fields Glance v2 itself defines. They are never user properties.
 SYSTEM_FIELDS = frozenset(
@@ -56,10 +57,6 @@ def is_managed_property(key: str) -> bool:
     return key not in SYSTEM_FIELDS and not key.startswith(IGNORED_PREFIXES)
 
 
-def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(mapping))
-
-
 @dataclass(frozen=True)
 class Image:
     """One image as one region's Glance describes it."""
@@ -83,9 +80,9 @@ class Image:
     created_at: str = ""
     region: str = ""
     #: User properties only, glance-owned keys already left out.
-    properties: Mapping[str, Any] = field(default_factory=lambda: _frozen({}))
+    properties: Mapping[str, Any] = field(default_factory=lambda: frozen({}))
     #: Everything Glance returned, kept for backups; not compared.
-    raw: Mapping[str, Any] = field(default_factory=lambda: _frozen({}), compare=False, repr=False)
+    raw: Mapping[str, Any] = field(default_factory=lambda: frozen({}), compare=False, repr=False)
 
     @property
     def is_public(self) -> bool:
@@ -151,6 +148,6 @@ def image_from_glance(data: Mapping[str, Any], region: str = "") -> Image:
         tags=tuple(data.get("tags") or ()),
         created_at=str(data.get("created_at") or ""),
         region=region,
-        properties=_frozen(properties),
-        raw=_frozen(data),
+        properties=frozen(properties),
+        raw=frozen(data),
     )

@@ -1,0 +1,85 @@
+"""The records a plan asks to write: what a new copy carries, what changes on an old one.
+
+The planner (:mod:`glancesync.engine.plan`) decides *whether* an image is
+uploaded, updated or renamed; this module says *what* is written then,
+following the property rules of ``doc/design.rst`` ("Which properties
+travel", "Removing properties", "Renamed images").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glancesync.config.settings import TargetSettings
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.image import AMI_KEYS, Image
+from glancesync.model.values import frozen
+
+#: The suffix of a region image set aside by the ``rename`` rule.
+RENAMED_SUFFIX = ".old"
+#: The suffix its ``metadata_set`` properties get, so they answer to nothing.
+BACKUP_SUFFIX = ".bak"
+
+
+def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
+    """The master's properties a region gets (decision 4); AMI keys aside."""
+    keys = target.metadata_set or master.properties.keys()
+    return {
+        key: master.properties[key]
+        for key in keys
+        if key in master.properties and key not in AMI_KEYS
+    }
+
+
+def new_image_for(master: Image, target: TargetSettings) -> NewImage:
+    """The record to create in a region for ``master``: system fields always travel."""
+    return NewImage(
+        name=master.name,
+        visibility=master.visibility,
+        disk_format=master.disk_format,
+        container_format=master.container_format,
+        min_ram=master.min_ram,
+        min_disk=master.min_disk,
+        protected=master.protected,
+        hidden=master.hidden,
+        tags=master.tags,
+        properties=frozen(copied_properties(master, target)),
+    )
+
+
+def metadata_change(master: Image, region_image: Image, target: TargetSettings) -> MetadataChange:
+    """What makes a same-content region image match the master (decisions 5, 7).
+
+    With ``metadata_set``, the listed properties are made equal, removals
+    included. Without it, properties are added and replaced, never removed.
+    ``os_hidden`` is the region's own business after upload.
+    """
+    wanted = copied_properties(master, target)
+    current = region_image.properties
+    set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
+    removed: tuple[str, ...] = ()
+    if target.metadata_set:
+        # AMI keys follow the AMI rules whatever metadata_set says (decision 4).
+        kept = wanted.keys() | set(AMI_KEYS)
+        removed = tuple(sorted(k for k in target.metadata_set if k in current and k not in kept))
+    visibility = master.visibility if region_image.visibility != master.visibility else None
+    return MetadataChange(
+        visibility=visibility,
+        set_properties=frozen(set_properties),
+        remove_properties=removed,
+    )
+
+
+def rename_change(old: Image, target: TargetSettings) -> MetadataChange:
+    """Turn the region's old image into ``NAME.old``: private, answering to nothing.
+
+    Its properties that are in ``metadata_set`` become ``PROP.bak`` so that
+    selection rules and users no longer take it for the current image.
+    """
+    moved = {k: old.properties[k] for k in sorted(target.metadata_set) if k in old.properties}
+    return MetadataChange(
+        name=old.name + RENAMED_SUFFIX,
+        visibility="private" if old.visibility != "private" else None,
+        set_properties=frozen({k + BACKUP_SUFFIX: v for k, v in moved.items()}),
+        remove_properties=tuple(moved),
+    )
