@@ -185,9 +185,6 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     """
     region, old, spec = run.region, entry.region_image, entry.new_image
     assert spec is not None
-    if entry.action is Action.REPLACE and old and old.protected and entry.change.protected is None:
-        message = "the image to replace is protected (see replace_protected)"
-        raise ImageError(region.full, entry.master.name, message)
     for leftover in entry.leftovers:
         LOG.info("[%s] deleting unfinished %s (%s)", region.full, leftover.name, leftover.id)
         if leftover.protected:  # made by an older version, before the rule above

@@ -247,12 +247,19 @@ def _plan_conflict(
             warnings=warnings,
         )
     if target.replace.names(sums) or target.replace.any:
-        change = _NO_CHANGE
-        if chosen.protected and target.replace_protected:
-            change = MetadataChange(protected=False)
-        elif chosen.protected:
-            warning = f"image {master.name!r} is protected in the region: set replace_protected"
-            warnings = (*warnings, warning)
+        if chosen.protected and not target.replace_protected:
+            # Decided here, not refused later: --show-status, --dry-run and
+            # the sync must all say the same (doc/design.rst, "The plan is
+            # the only decider").
+            warning = (
+                f"image {master.name!r} has checksum {chosen.checksum} in the region and "
+                f"{master.checksum} on the master, and is protected in the region: "
+                "set replace_protected to replace it"
+            )
+            return PlannedImage(
+                master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
+            )
+        change = MetadataChange(protected=False) if chosen.protected else _NO_CHANGE
         return PlannedImage(
             master,
             Status.PENDING_REPLACE,

@@ -9,7 +9,7 @@ import pytest
 
 from glancesync.api import GlanceSync
 from glancesync.config.settings import ChecksumList, Credentials, Settings, TargetSettings
-from glancesync.engine.plan import Status
+from glancesync.engine.plan import Action, Status
 from glancesync.testing.memcloud import PROJECTS, MemoryCloud
 
 
@@ -102,8 +102,12 @@ def test_corrupted_upload_is_deleted_and_reported(cloud: MemoryCloud) -> None:
 def test_protected_image_is_not_replaced(cloud: MemoryCloud) -> None:
     cloud.add("RegionOne", "base", b"new")
     old = cloud.add("RegionTwo", "base", b"old", protected=True)
-    result = make_sync(cloud, replace=ChecksumList(any=True)).sync_region("RegionTwo")
-    assert result is not None and result.failed and "protected" in result.outcomes[0].message
+    sync = make_sync(cloud, replace=ChecksumList(any=True))
+    (planned,) = sync.plan_region("RegionTwo").entries
+    assert (planned.status, planned.action) == (Status.ERROR_CHECKSUM, Action.NONE)
+    assert "replace_protected" in planned.warnings[-1]
+    result = sync.sync_region("RegionTwo")
+    assert result is not None and result.failed and result.outcomes == ()
     assert [i.id for i in cloud.named("RegionTwo", "base")] == [old.id]
 
 
