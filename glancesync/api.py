@@ -1,39 +1,55 @@
-"""The ``GlanceSync`` class: the programmer's entry point (seed 002).
+"""The ``GlanceSync`` class: the programmer's entry point (doc/api.rst).
 
 It wires the one-way flow together: configuration, listings through the
-facade, the pure plan, then apply. The CLI is a thin layer on top of it.
+facade, the pure plan, then apply, and returns values; it prints nothing
+(the old tool's printing helpers live in :mod:`glancesync.legacy`). The CLI
+drives the same region pipeline, :meth:`GlanceSync.run_region`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
-import sys
 import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from glancesync import legacy
 from glancesync.cloud.protocol import Facade
 from glancesync.config.loader import check_targets, load_settings
 from glancesync.config.settings import Settings, TargetSettings
 from glancesync.engine.apply import ApplyResult, apply_plan
 from glancesync.engine.plan import RegionPlan, plan_region
-from glancesync.engine.selection import MasterCatalog, is_selected, master_catalog, selected_images
+from glancesync.engine.selection import MasterCatalog, master_catalog, selected_images
 from glancesync.model.changes import MetadataChange
-from glancesync.model.errors import ImageError, RegionError, UsageError
+from glancesync.model.errors import RegionError, UsageError
 from glancesync.model.image import Image, image_from_glance, is_managed_property
 from glancesync.model.region import MASTER, RegionRef
-from glancesync.report import dry_run_text, images_table
+from glancesync.runner.backup import write_backup
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
 
 ConfigSource = str | os.PathLike[str] | IO[str] | Settings | None
+
+
+@dataclass(frozen=True)
+class RegionRun:
+    """One region through the pipeline: its plan, what applying it did, or why neither."""
+
+    region: RegionRef
+    plan: RegionPlan | None = None
+    #: None when only the plan was asked for, or when planning failed.
+    result: ApplyResult | None = None
+    error: RegionError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or (self.result is not None and self.result.failed)
 
 
 class GlanceSync:
@@ -163,33 +179,64 @@ class GlanceSync:
             self._catalog = catalog
         return self._catalog
 
+    def selected(self, target: str) -> tuple[Image, ...]:
+        """The master images *target* selects, computed once per target."""
+        if target not in self._selected:
+            self._selected[target] = selected_images(self.master_catalog(), self._target(target))
+        return self._selected[target]
+
+    def prepare(self, regions: Iterable[RegionRef]) -> None:
+        """Read the master and select every target's images now, once.
+
+        Called before ``--parallel`` forks: the children inherit both, so
+        the master is listed once and each warning is printed once per run.
+        """
+        self.master_catalog()
+        for target in dict.fromkeys(region.target for region in regions):
+            self.selected(target)
+
     def plan_region(self, region: str | RegionRef) -> RegionPlan:
-        """The region's plan as data: every selected image, its status and action."""
+        """The region's plan as data: every selected master image, its status and action."""
         ref = self._ref(region)
-        target = self.settings.targets[ref.target]
         catalog = self.master_catalog()
+        selected = self.selected(ref.target)
         region_images = self.facade.list_images(ref)
-        if ref.target not in self._selected:  # once per target, not per region
-            self._selected[ref.target] = selected_images(catalog, target)
-        selected = self._selected[ref.target]
         project = self.facade.project_id(ref.target)
+        target = self.settings.targets[ref.target]
         plan = plan_region(ref, catalog, selected, region_images, target, project)
         for entry in (*plan.obsolete, *plan.entries):
             for warning in entry.warnings:
                 LOG.warning("[%s] %s", ref.full, warning)
         return plan
 
-    def sync_region(self, region: str | RegionRef, dry_run: bool = False) -> ApplyResult | None:
-        """Bring one region in line with the master.
+    def run_region(self, region: str | RegionRef, write: bool = True) -> RegionRun:
+        """The region pipeline: plan, then apply that very plan when *write*.
 
-        With ``dry_run`` the plan is printed to stdout and nothing is
-        written anywhere; None is returned.
+        A region that cannot be read or written is a value here, not an
+        exception: the caller goes on with the other regions.
         """
-        plan = self.plan_region(region)
+        ref = self._ref(region)
+        try:
+            plan = self.plan_region(ref)
+        except RegionError as error:
+            return RegionRun(ref, error=error)
+        return RegionRun(ref, plan, self.apply(plan) if write else None)
+
+    def sync_region(self, region: str | RegionRef, dry_run: bool = False) -> ApplyResult | None:
+        """Bring one region in line with the master; raise RegionError if it cannot be read.
+
+        With ``dry_run`` the plan is printed to stdout, as the old tool did,
+        and nothing is written anywhere; None is returned.
+        """
+        ref = self._ref(region)
         if dry_run:
-            sys.stdout.write(dry_run_text(plan))
+            legacy.print_plan(self, ref)
             return None
-        return self.apply(plan)
+        run = self.run_region(ref)
+        if run.error is not None:
+            raise run.error
+        assert run.result is not None
+        return run.result
 
     def apply(self, plan: RegionPlan) -> ApplyResult:
         """Carry out a plan made by :meth:`plan_region`, with its target's transfer mode."""
@@ -197,28 +244,22 @@ class GlanceSync:
         uploads = self.settings.max_uploads_per_region
         return apply_plan(plan, self.facade, self.source, transfer, uploads)
 
-    # -- the seed's helpers ----------------------------------------------
+    # -- the old tool's helpers (doc/api.rst) ---------------------------
 
     def print_images_master_region(self) -> None:
         """Print the master images that at least one target selects for sync."""
-        catalog = self.master_catalog()
-        targets = self.settings.targets.values()
-        chosen = [i for i in catalog.images if any(is_selected(i, t) for t in targets)]
-        sys.stdout.write(images_table(chosen, {image.name: image for image in chosen}))
+        legacy.print_master_images(self)
 
     def print_images(self, region: str | RegionRef) -> None:
         """Print a region's images with the old tool's anomaly markers."""
-        ref = self._ref(region)
-        by_name = {
-            i.name: i for i in self.facade.list_images(self.master_region) if i.status == "active"
-        }
-        sys.stdout.write(images_table(self._own_and_public(ref), by_name))
+        legacy.print_region_images(self, self._ref(region))
 
     def get_images_region(self, region: str | RegionRef) -> list[dict[str, Any]]:
         """The project's images and the public ones, as Glance describes them."""
-        return [dict(image.raw) for image in self._own_and_public(self._ref(region))]
+        return [dict(image.raw) for image in self.own_and_public(self._ref(region))]
 
-    def _own_and_public(self, ref: RegionRef) -> list[Image]:
+    def own_and_public(self, ref: RegionRef) -> list[Image]:
+        """The region's images of our project, and the public ones."""
         project = self.facade.project_id(ref.target)
         return [
             image
@@ -229,40 +270,14 @@ class GlanceSync:
     def backup_glancemetadata_region(
         self, region: str | RegionRef, path: str | os.PathLike[str] | None = None
     ) -> Path:
-        """Save the region's image metadata as JSON Lines; return the file.
-
-        The file is written under a temporary name and renamed once
-        complete, so a backup is never half-written (decision 22).
-        """
+        """Save the region's image metadata as JSON Lines; return the file."""
         ref = self._ref(region)
         directory = Path(path) if path is not None else Path.cwd()
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d_%H%M%S")
-        final = directory / f"backup_{ref.file_stem}_{stamp}.jsonl"
-        images = self.get_images_region(ref)
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".backup_", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as stream:
-                for image in images:
-                    stream.write(json.dumps(image, sort_keys=True, default=str) + "\n")
-            os.replace(temporary, final)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return final
+        return write_backup(self.get_images_region(ref), directory, ref.file_stem)
 
     def delete_image(self, region: str | RegionRef, uuid: str, confirm: bool = True) -> bool:
         """Delete an image; asks on the terminal first unless ``confirm`` is False."""
-        ref = self._ref(region)
-        image = self.facade.get_image(ref, uuid)
-        if image.owner != self.facade.project_id(ref.target):
-            raise ImageError(ref.full, image.name, "belongs to another project; not deleted")
-        if confirm:
-            answer = input(f"Delete image {image.name!r} ({uuid}) in {ref.full}? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                return False
-        self.facade.delete_image(ref, uuid)
-        return True
+        return legacy.confirmed_delete(self, self._ref(region), uuid, confirm)
 
     def update_metadata_image(
         self, region: str | RegionRef, image: Image | Mapping[str, Any]

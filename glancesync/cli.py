@@ -217,7 +217,7 @@ def _run(
     try:
         with nullcontext() if report_only else run_lock(lock_path, args.wait_lock):
             try:
-                sync.master_catalog()  # once, before any child process forks
+                sync.prepare(regions)  # once, before any child process forks
             except RegionError as error:
                 LOG.error("master unreachable, no region touched: %s", error)
                 return EXIT_FAILED
@@ -244,23 +244,22 @@ def _run_regions(
 
 
 def _region_work(sync: GlanceSync, args: argparse.Namespace) -> Callable[[RegionRef], RegionReport]:
-    """The work of one region in this mode: plan, then report or apply."""
-    report_only = args.show_status or args.dry_run
+    """The region pipeline of :class:`GlanceSync`, turned into a picklable report."""
+    report_only = bool(args.show_status or args.dry_run)
 
     def work(region: RegionRef) -> RegionReport:
-        try:
-            plan = sync.plan_region(region)
-        except RegionError as error:
-            LOG.error("%s", error)
-            return RegionReport(region.full, True, error=error.detail)
-        rows = tuple(plan_rows(plan, with_action=bool(args.dry_run)))
-        if report_only:
-            text = dry_run_text(plan) if args.dry_run else ""
+        run = sync.run_region(region, write=not report_only)
+        if run.error is not None:
+            LOG.error("%s", run.error)
+            return RegionReport(region.full, True, error=run.error.detail)
+        assert run.plan is not None
+        if run.result is None:
+            rows = tuple(plan_rows(run.plan, with_action=bool(args.dry_run)))
+            text = dry_run_text(run.plan) if args.dry_run else ""
             return RegionReport(region.full, False, rows=rows, text=text)
-        result = sync.apply(plan)
-        line = summary_line(result)
+        line = summary_line(run.result)
         LOG.info("%s", line)
-        return RegionReport(region.full, result.failed, text=line + "\n")
+        return RegionReport(region.full, run.result.failed, text=line + "\n")
 
     return work
 

@@ -309,3 +309,25 @@ def test_config_error_is_the_only_line_even_for_a_readable_file(
     config.chmod(0o644)
     assert run(cloud, "--config", "main.max_children=lots") == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_parallel_run_selects_once_and_warns_once(
+    config: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cloud = MemoryCloud()
+    cloud.add("RegionOne", "odd", b"x")
+    logs = tmp_path / "logs"
+    argv = [
+        "--dry-run",
+        "--parallel",
+        "--config",
+        "main.max_children=2",
+        f"main.log_dir={logs}",
+        "master.metadata_condition=image.user_properties['nid'] == '1'",
+        "RegionTwo",
+        "RegionThree",
+    ]
+    assert run(cloud, *argv) == 0
+    seen = capfd.readouterr().err + "".join(p.read_text() for p in logs.rglob("*.log"))
+    assert len(list(logs.rglob("*.log"))) == 2
+    assert seen.count("metadata_condition failed for image 'odd'") == 1
