@@ -151,7 +151,7 @@ def plan_region(
 
     obsolete: list[PlannedImage] = []
     if target.support_obsolete_images:
-        obsolete = _plan_obsolete(catalog.obsolete, present, project_id, target)
+        obsolete = _plan_obsolete(catalog, present, project_id, target)
         consumed = {entry.region_image.id for entry in obsolete if entry.region_image}
         present = [i for i in present if i.id not in consumed]
     by_name = _by_name(present)
@@ -363,7 +363,7 @@ def _plan_ami(
 
 
 def _plan_obsolete(
-    obsolete: Sequence[Image],
+    catalog: MasterCatalog,
     present: Sequence[Image],
     project_id: str | None,
     target: TargetSettings,
@@ -372,14 +372,20 @@ def _plan_obsolete(
 
     Only our own region copies with the same bytes are touched: the region's
     ``NAME`` is renamed, and an existing ``NAME_obsolete`` gets the master's
-    visibility and ``obsolete_syncprops``.
+    visibility and ``obsolete_syncprops``. A region ``NAME`` that is also the
+    copy of the master's live ``NAME`` (same bytes) stays: renaming it would
+    make every run upload it again and rename it again.
     """
+    live = {image.name: image for image in catalog.images}
     own = [i for i in present if project_id is None or i.owner == project_id]
     entries = []
-    for master in sorted(obsolete, key=lambda i: (i.size, i.name)):
+    for master in sorted(catalog.obsolete, key=lambda i: (i.size, i.name)):
         base_name = master.name[: -len(OBSOLETE_SUFFIX)]
+        current = live.get(base_name)
         for image in own:
             if not image.same_content(master) or image.name not in (base_name, master.name):
+                continue
+            if image.name == base_name and current is not None and image.same_content(current):
                 continue
             props = {
                 k: master.properties[k]
