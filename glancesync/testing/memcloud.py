@@ -231,6 +231,9 @@ class MemoryCloud:
         self._check_target(region.target)
         if region.full in self.failing_regions:
             raise RegionError(region.full, "unreachable")
+        if region.name not in self.regions_by_target.get(region.target, ()):
+            # as the real facade: the catalog has no image endpoint there
+            raise RegionError(region.full, "no image endpoint in the catalog")
 
     def _get(self, region: RegionRef, image_id: str) -> _Stored:
         self._check(region)

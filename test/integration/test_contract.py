@@ -1,0 +1,128 @@
+"""One contract, two clouds: the in-memory cloud must behave like Glance.
+
+Every test here runs twice: against :mod:`glancesync.testing.memcloud` (which
+the unit tests trust) and against the real facade on the local cloud of real
+Keystone and Glance servers. When Glance and the fake disagree, a test fails
+on one side, so the fake cannot drift from the servers it stands for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from glancesync.cloud.protocol import Facade
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.errors import ImageError, RegionError
+from glancesync.model.image import Image
+from glancesync.model.region import RegionRef
+from glancesync.testing.memcloud import MemoryCloud
+from test.integration.conftest import Cleanup
+
+R2 = RegionRef("master", "RegionTwo")
+
+
+@dataclass
+class Contract:
+    facade: Facade
+    created: Callable[[Image], Image]
+
+
+@pytest.fixture(params=["memory", pytest.param("servers", marks=pytest.mark.cloud)])
+def side(request: pytest.FixtureRequest, uname: str) -> Iterator[Contract]:
+    if request.param == "memory":
+        yield Contract(MemoryCloud(), lambda image: image)
+        return
+    facade = request.getfixturevalue("facade")
+    cleanup: Cleanup = request.getfixturevalue("cleanup")
+
+    def created(image: Image) -> Image:
+        cleanup.add(facade, R2, image.id)
+        return image
+
+    yield Contract(facade, created)
+
+
+def _spec(name: str, **fields: object) -> NewImage:
+    values: dict[str, object] = {
+        "name": name,
+        "visibility": "private",
+        "disk_format": "raw",
+        "container_format": "bare",
+    }
+    values.update(fields)
+    return NewImage(**values)  # type: ignore[arg-type]
+
+
+def _new(side: Contract, spec: NewImage, data: bytes | None = None) -> Image:
+    image = side.created(side.facade.create_image(R2, spec))
+    if data is not None:
+        side.facade.upload(R2, image.id, [data], len(data))
+    return image
+
+
+def test_a_new_record_is_queued_and_ours(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname, min_ram=64, tags=("t1",), properties={"nid": "7"}))
+    assert image.status == "queued"
+    assert (image.name, image.visibility, image.min_ram, image.tags) == (
+        uname,
+        "private",
+        64,
+        ("t1",),
+    )
+    assert image.properties["nid"] == "7"
+    assert image.owner == side.facade.project_id("master")
+    assert image.id in {i.id for i in side.facade.list_images(R2)}
+
+
+def test_upload_makes_it_active_with_the_server_made_hashes(side: Contract, uname: str) -> None:
+    data = b"contract" * 1000
+    image = _new(side, _spec(uname), data)
+    got = side.facade.get_image(R2, image.id)
+    assert (got.status, got.size) == ("active", len(data))
+    assert got.checksum == hashlib.md5(data, usedforsecurity=False).hexdigest()
+    assert (got.os_hash_algo, got.os_hash_value) == ("sha512", hashlib.sha512(data).hexdigest())
+    assert b"".join(side.facade.download(R2, image.id)) == data
+
+
+def test_update_changes_only_what_it_names(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname, properties={"keep": "k", "nid": "1", "gone": "g"}), b"d")
+    change = MetadataChange(
+        name=uname + ".old",
+        visibility="public",
+        set_properties={"nid": "2", "nid.bak": "1"},
+        remove_properties=("gone",),
+    )
+    side.facade.update_image(R2, image.id, change)
+    got = side.facade.get_image(R2, image.id)
+    assert (got.name, got.visibility) == (uname + ".old", "public")
+    assert got.properties["keep"] == "k"
+    assert (got.properties["nid"], got.properties["nid.bak"]) == ("2", "1")
+    assert "gone" not in got.properties
+
+
+def test_hidden_images_are_listed(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname, hidden=True), b"h")
+    (listed,) = [i for i in side.facade.list_images(R2) if i.id == image.id]
+    assert listed.hidden is True
+
+
+def test_a_protected_image_cannot_be_deleted_until_unprotected(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname), b"p")
+    side.facade.update_image(R2, image.id, MetadataChange(protected=True))
+    with pytest.raises(ImageError):
+        side.facade.delete_image(R2, image.id)
+    side.facade.update_image(R2, image.id, MetadataChange(protected=False))
+    side.facade.delete_image(R2, image.id)
+    with pytest.raises(ImageError):
+        side.facade.get_image(R2, image.id)
+    assert image.id not in {i.id for i in side.facade.list_images(R2)}
+
+
+def test_regions_of_a_target_and_an_unknown_region(side: Contract) -> None:
+    assert {"RegionOne", "RegionTwo", "RegionThree"} <= set(side.facade.regions("master"))
+    with pytest.raises(RegionError):
+        side.facade.list_images(RegionRef("master", "NoSuchRegion"))
