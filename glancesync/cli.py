@@ -8,6 +8,7 @@ and exit code 2, found before any client library is imported.
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import logging
 import sys
@@ -28,7 +29,19 @@ from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel, r
 
 LOG = logging.getLogger("glancesync")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+class Exit(enum.IntEnum):
+    """The exit codes of the command, as the README and ``--help`` list them."""
+
+    OK = 0
+    #: A region failed, or an image is left in an error status.
+    FAILED = 1
+    #: A usage or configuration error (one line on stderr).
+    USAGE = 2
+    #: Another sync holds the run lock.
+    LOCKED = 3
+    INTERRUPTED = 130
+
 
 EPILOG = """\
 regions:
@@ -57,7 +70,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"glancesync: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(Exit.USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -184,7 +197,7 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
         return _run(args, settings, regions, facade_factory)
     except KeyboardInterrupt:
         sys.stderr.write("glancesync: interrupted\n")
-        return EXIT_INTERRUPTED
+        return Exit.INTERRUPTED
     except UsageError as error:
         return _usage(str(error))
     except OSError as error:
@@ -195,7 +208,7 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
 
 def _usage(message: str) -> int:
     sys.stderr.write(f"glancesync: error: {message}\n")
-    return EXIT_USAGE
+    return Exit.USAGE
 
 
 def _run(
@@ -211,7 +224,9 @@ def _run(
     regions, unreadable = sync.resolve_regions(names)
     failures = [RegionReport(e.region, True, error=e.detail) for e in unreadable]
     if args.make_backup is not None:
-        return _make_backups(sync, regions, args.make_backup) or (EXIT_FAILED if failures else 0)
+        return _make_backups(sync, regions, args.make_backup) or (
+            Exit.FAILED if failures else Exit.OK
+        )
     report_only = args.show_status or args.dry_run
     lock_path = settings.lock_file or default_lock_path()
     try:
@@ -220,14 +235,14 @@ def _run(
                 sync.prepare(regions)  # once, before any child process forks
             except RegionError as error:
                 LOG.error("master unreachable, no region touched: %s", error)
-                return EXIT_FAILED
+                return Exit.FAILED
             with sync.spool() if len(regions) > 1 and not report_only else nullcontext():
                 reports = _run_regions(sync, settings, regions, args)
     except LockBusy as error:
         sys.stderr.write(f"glancesync: {error}\n")
-        return EXIT_LOCKED
+        return Exit.LOCKED
     _print_reports(failures + reports, args)
-    return EXIT_FAILED if any(r.failed for r in failures + reports) else EXIT_OK
+    return Exit.FAILED if any(r.failed for r in failures + reports) else Exit.OK
 
 
 def _run_regions(
@@ -291,7 +306,7 @@ def _show_regions(sync: GlanceSync) -> int:
             LOG.error("%s", error)
             failed = True
     sys.stdout.write(" ".join(names) + "\n")
-    return EXIT_FAILED if failed else EXIT_OK
+    return Exit.FAILED if failed else Exit.OK
 
 
 def _make_backups(sync: GlanceSync, regions: list[RegionRef], directory: str) -> int:
@@ -304,7 +319,7 @@ def _make_backups(sync: GlanceSync, regions: list[RegionRef], directory: str) ->
             failed = True
         else:
             sys.stdout.write(f"{region.full}: {path}\n")
-    return EXIT_FAILED if failed else EXIT_OK
+    return Exit.FAILED if failed else Exit.OK
 
 
 def main_exit() -> None:
