@@ -13,8 +13,9 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,8 +24,10 @@ from glancesync.cloud.protocol import Facade
 from glancesync.config.loader import check_targets, load_settings
 from glancesync.config.settings import Settings, TargetSettings
 from glancesync.engine.apply import ApplyResult, apply_plan
-from glancesync.engine.plan import RegionPlan, plan_region
-from glancesync.engine.selection import MasterCatalog, master_catalog, selected_images
+from glancesync.engine.plan import plan_region
+from glancesync.engine.selection import MasterCatalog, Selection, master_catalog, select
+from glancesync.engine.sharing import MemberLists
+from glancesync.engine.steps import RegionPlan
 from glancesync.model.changes import MetadataChange
 from glancesync.model.errors import RegionError, UsageError
 from glancesync.model.image import Image, image_from_glance, is_managed_property
@@ -67,6 +70,7 @@ class GlanceSync:
         config_parameters: ConfigSource = None,
         overrides: Sequence[str] = (),
         facade: Facade | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         source = config if config is not None else config_parameters
         if isinstance(source, Settings):
@@ -81,7 +85,10 @@ class GlanceSync:
         self.master_region = RegionRef(MASTER, self.settings.master_region)
         self.source = MasterSource(self.facade, self.master_region, self.settings.master.images_dir)
         self._catalog: MasterCatalog | None = None
-        self._selected: dict[str, tuple[Image, ...]] = {}
+        self._selected: dict[str, Selection] = {}
+        self._master_members: dict[str, frozenset[str]] = {}
+        #: Now, for retirement delays; a test passes a clock it controls.
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     # -- regions ---------------------------------------------------------
 
@@ -179,11 +186,19 @@ class GlanceSync:
             self._catalog = catalog
         return self._catalog
 
-    def selected(self, target: str) -> tuple[Image, ...]:
+    def selected(self, target: str) -> Selection:
         """The master images *target* selects, computed once per target."""
         if target not in self._selected:
-            self._selected[target] = selected_images(self.master_catalog(), self._target(target))
+            self._selected[target] = select(self.master_catalog(), self._target(target))
         return self._selected[target]
+
+    def master_members(self, selection: Selection) -> Mapping[str, frozenset[str]]:
+        """Member projects of the selection's shared master images, each read once."""
+        for image in selection.images:
+            if image.visibility == "shared" and image.id not in self._master_members:
+                found = self.facade.list_members(self.master_region, image.id)
+                self._master_members[image.id] = found
+        return self._master_members
 
     def prepare(self, regions: Iterable[RegionRef]) -> None:
         """Read the master and select every target's images now, once.
@@ -193,23 +208,55 @@ class GlanceSync:
         """
         self.master_catalog()
         for target in dict.fromkeys(region.target for region in regions):
-            self.selected(target)
+            self.master_members(self.selected(target))
 
-    def plan_region(self, region: str | RegionRef) -> RegionPlan:
-        """The region's plan as data: every selected master image, its status and action."""
+    def plan_region(self, region: str | RegionRef, adopt: bool = False) -> RegionPlan:
+        """The region's plan as data: every selected master image, its status and action.
+
+        With *adopt*, the plan only stamps provenance on same-content copies.
+        """
         ref = self._ref(region)
         catalog = self.master_catalog()
-        selected = self.selected(ref.target)
+        selection = self.selected(ref.target)
         region_images = self.facade.list_images(ref)
         project = self.facade.project_id(ref.target)
         target = self.settings.targets[ref.target]
-        plan = plan_region(ref, catalog, selected, region_images, target, project)
+        members = MemberLists(
+            self.master_members(selection), self._region_members(ref, region_images)
+        )
+        plan = plan_region(
+            ref,
+            catalog,
+            selection.images,
+            region_images,
+            target,
+            project,
+            members=members,
+            now=self.clock(),
+            selection_failed=selection.failed,
+            adopt=adopt,
+        )
         for entry in (*plan.obsolete, *plan.entries):
             for warning in entry.warnings:
                 LOG.warning("[%s] %s", ref.full, warning)
+        for warning in plan.warnings[len(catalog.warnings) :]:
+            LOG.warning("[%s] %s", ref.full, warning)
         return plan
 
-    def run_region(self, region: str | RegionRef, write: bool = True) -> RegionRun:
+    def _region_members(self, ref: RegionRef, images: Sequence[Image]) -> dict[str, frozenset[str]]:
+        """Members of the region's shared images of our project (others have none)."""
+        project = self.facade.project_id(ref.target)
+        return {
+            image.id: self.facade.list_members(ref, image.id)
+            if image.visibility == "shared"
+            else frozenset()
+            for image in images
+            if image.owner == project and image.status in ("active", "deactivated")
+        }
+
+    def run_region(
+        self, region: str | RegionRef, write: bool = True, adopt: bool = False
+    ) -> RegionRun:
         """The region pipeline: plan, then apply that very plan when *write*.
 
         A region that cannot be read or written is a value here, not an
@@ -217,7 +264,7 @@ class GlanceSync:
         """
         ref = self._ref(region)
         try:
-            plan = self.plan_region(ref)
+            plan = self.plan_region(ref, adopt)
         except RegionError as error:
             return RegionRun(ref, error=error)
         return RegionRun(ref, plan, self.apply(plan) if write else None)

@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         "write --make-backup=DIR when regions follow)",
     )
     parser.add_argument(
+        "--adopt",
+        action="store_true",
+        help="stamp provenance on the regions' same-content copies of selected master "
+        "images and write nothing else (with --dry-run: show what would be stamped)",
+    )
+    parser.add_argument(
         "--wait-lock",
         type=float,
         default=0.0,
@@ -186,6 +192,8 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
         return _usage("--dry-run prints text or --format json")
     if args.wait_lock < 0:
         return _usage("--wait-lock needs a number of seconds >= 0")
+    if args.adopt and (args.show_status or args.show_regions or args.make_backup is not None):
+        return _usage("--adopt goes with a sync or --dry-run")
     if args.parallel and (args.show_status or args.show_regions or args.make_backup is not None):
         return _usage("--parallel goes with a sync or --dry-run")
     _setup_logging(args.verbose, args.quiet)
@@ -263,7 +271,7 @@ def _region_work(sync: GlanceSync, args: argparse.Namespace) -> Callable[[Region
     report_only = bool(args.show_status or args.dry_run)
 
     def work(region: RegionRef) -> RegionReport:
-        run = sync.run_region(region, write=not report_only)
+        run = sync.run_region(region, write=not report_only, adopt=args.adopt)
         if run.error is not None:
             LOG.error("%s", run.error)
             return RegionReport(region.full, True, error=run.error.detail)

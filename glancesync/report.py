@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from glancesync.engine.apply import ApplyResult
-from glancesync.engine.plan import PlannedImage, RegionPlan
+from glancesync.engine.retire import Retirement
+from glancesync.engine.steps import RETIRE_ACTIONS, PlannedImage, RegionPlan, Status
 from glancesync.model.image import Image
 
 #: Properties the old tool's ``print_images`` compared (marker ``#``).
@@ -52,7 +53,24 @@ def plan_rows(plan: RegionPlan, with_action: bool) -> list[dict[str, Any]]:
     entries: Sequence[PlannedImage] = plan.entries
     if with_action:
         entries = (*plan.obsolete, *plan.entries)
-    return [_row(plan, entry, with_action) for entry in entries]
+    rows = [_row(plan, entry, with_action) for entry in entries]
+    return rows + [_retire_row(plan, step, with_action) for step in plan.retirements]
+
+
+def _retire_row(plan: RegionPlan, step: Retirement, with_action: bool) -> dict[str, Any]:
+    """A ``pending_retire`` row: the copy, and the master image it came from."""
+    row: dict[str, Any] = {
+        "status": Status.PENDING_RETIRE.value,
+        "region": plan.region.full,
+        "image": step.image.name,
+        "master_id": step.provenance.source_id,
+        "region_id": step.image.id,
+        "size": step.image.size,
+        "checksum": step.image.checksum,
+    }
+    if with_action:
+        row["action"] = RETIRE_ACTIONS[step.how].value
+    return row
 
 
 def human_size(size: int) -> str:
@@ -68,10 +86,18 @@ def dry_run_text(plan: RegionPlan) -> str:
     for entry in steps:
         detail = _describe(entry)
         lines.append(f"  {entry.action.value} {entry.master.name} ({detail})")
+    for step in plan.retirements:
+        action = RETIRE_ACTIONS[step.how].value
+        lines.append(f"  {action} {step.image.name} ({step.image.id}; {step.reason})")
+    if plan.retire_blocked:
+        lines.append(
+            f"  retirement blocked: {len(plan.retire_blocked)} copies, more than max_retire "
+            f"({', '.join(plan.retire_blocked)})"
+        )
     errors = [e for e in plan.entries if e.status.is_error]
     for entry in errors:
         lines.append(f"  {entry.status.value} {entry.master.name}: nothing done")
-    if not steps and not errors:
+    if not steps and not errors and not plan.retirements and not plan.retire_blocked:
         lines.append("  nothing to do")
     return "\n".join(lines) + "\n"
 
@@ -85,6 +111,17 @@ def _describe(entry: PlannedImage) -> str:
         parts.append(f"visibility {change.visibility}")
     if change.protected is False:
         parts.append("lift the old image's protection")
+    elif change.protected:
+        parts.append("protect")
+    for field in ("min_ram", "min_disk"):
+        if getattr(change, field) is not None:
+            parts.append(f"{field} {getattr(change, field)}")
+    if change.tags is not None:
+        parts.append("tags " + (", ".join(change.tags) or "none"))
+    if change.add_members:
+        parts.append("share with " + ", ".join(change.add_members))
+    if change.remove_members:
+        parts.append("unshare " + ", ".join(change.remove_members))
     if change.set_properties:
         parts.append("set " + ", ".join(sorted(change.set_properties)))
     if change.remove_properties:

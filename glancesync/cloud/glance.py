@@ -46,7 +46,7 @@ from glancesync.cloud.session import USER_AGENT, Target, make_target
 from glancesync.cloud.stream import IterableReader
 from glancesync.config.settings import Settings, TargetSettings
 from glancesync.model.changes import MetadataChange, NewImage
-from glancesync.model.errors import ImageError, RegionError
+from glancesync.model.errors import IdUnavailable, ImageError, RegionError
 from glancesync.model.image import Image, MalformedImage, image_from_glance, is_managed_property
 from glancesync.model.region import RegionRef
 
@@ -269,16 +269,25 @@ class ServersFacade:
             body["disk_format"] = spec.disk_format
         if spec.container_format is not None:
             body["container_format"] = spec.container_format
-        doc = self._request(
-            region,
-            "POST",
-            "/v2/images",
-            image=spec.name,
-            json=body,
-            # not idempotent: a retry after a lost answer would make a twin
-            connect_retries=0,
-            status_code_retries=0,
-        )
+        body.update(spec.bookkeeping)
+        if spec.id is not None:
+            body["id"] = spec.id
+        try:
+            doc = self._request(
+                region,
+                "POST",
+                "/v2/images",
+                image=spec.name,
+                json=body,
+                # not idempotent: a retry after a lost answer would make a twin
+                connect_retries=0,
+                status_code_retries=0,
+            )
+        except ImageError as error:
+            # Glance answers 409 for an id in use or once used by a deleted image.
+            if spec.id is not None and "HTTP 409" in str(error):
+                raise IdUnavailable(region.full, spec.name, error.detail) from error
+            raise
         return _image(doc, region)
 
     def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
@@ -345,8 +354,16 @@ class ServersFacade:
             wanted["name"] = change.name
         if change.visibility is not None:
             wanted["visibility"] = change.visibility
-        if change.protected is not None:
-            wanted["protected"] = change.protected
+        for key, value in (
+            ("protected", change.protected),
+            ("min_ram", change.min_ram),
+            ("min_disk", change.min_disk),
+            ("os_hidden", change.hidden),
+        ):
+            if value is not None:
+                wanted[key] = value
+        if change.tags is not None:
+            wanted["tags"] = list(change.tags)
         patch = [
             {"op": "replace" if key in current else "add", "path": f"/{key}", "value": value}
             for key, value in wanted.items()
@@ -357,17 +374,35 @@ class ServersFacade:
             for key in change.remove_properties
             if key in current and key not in wanted
         ]
-        if not patch:
-            return _image(current, region)
-        doc = self._request(
-            region,
-            "PATCH",
-            f"/v2/images/{image_id}",
-            image=image_id,
-            json=patch,
-            headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
-        )
+        doc = current
+        if patch:
+            doc = self._request(
+                region,
+                "PATCH",
+                f"/v2/images/{image_id}",
+                image=image_id,
+                json=patch,
+                headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
+            )
+        # Members after the patch: only a shared image can have them.
+        members = f"/v2/images/{image_id}/members"
+        for project in change.add_members:
+            self._request(region, "POST", members, image=image_id, json={"member": project})
+        for project in change.remove_members:
+            self._request(region, "DELETE", f"{members}/{project}", image=image_id)
         return _image(doc, region)
+
+    def list_members(self, region: RegionRef, image_id: str) -> frozenset[str]:
+        """The projects the image is shared with, whatever their acceptance status."""
+        body = self._request(region, "GET", f"/v2/images/{image_id}/members", image=image_id)
+        entries = body.get("members") if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            raise ImageError(region.full, image_id, "members: unexpected answer")
+        return frozenset(
+            str(entry["member_id"])
+            for entry in entries
+            if isinstance(entry, dict) and isinstance(entry.get("member_id"), str)
+        )
 
     def delete_image(self, region: RegionRef, image_id: str) -> None:
         self._request(region, "DELETE", f"/v2/images/{image_id}", image=image_id)

@@ -43,7 +43,11 @@ class Facade(Protocol):
         ...
 
     def create_image(self, region: RegionRef, spec: NewImage) -> Image:
-        """Create an image record (status ``queued``); no data yet."""
+        """Create an image record (status ``queued``); no data yet.
+
+        With ``spec.id`` the record gets that id, or :class:`IdUnavailable`
+        is raised when the region cannot give it.
+        """
         ...
 
     def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
@@ -55,11 +59,19 @@ class Facade(Protocol):
         ...
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
-        """Apply a minimal metadata change and return the updated image."""
+        """Apply a minimal metadata change (members included); return the updated image."""
         ...
 
     def delete_image(self, region: RegionRef, image_id: str) -> None:
         """Delete an image."""
+        ...
+
+    def list_members(self, region: RegionRef, image_id: str) -> frozenset[str]:
+        """The projects an image is shared with (``GET /v2/images/{id}/members``)."""
+        ...
+
+    def deactivate_image(self, region: RegionRef, image_id: str) -> None:
+        """Make the image's data unavailable (status ``deactivated``)."""
         ...
 
     def close(self) -> None:

@@ -79,6 +79,18 @@ class TargetSettings:
     transfer: str = "stream"
     #: Whether ``replace`` may lift the protection of the image it replaces.
     replace_protected: bool = False
+    #: What becomes of a copy whose master is gone: keep, hide, deactivate, delete.
+    retire: str = "keep"
+    #: Days after which a hidden or deactivated copy is deleted (None: never).
+    retire_delete_after: float | None = None
+    #: Most copies one region may retire in one run; more retires none.
+    max_retire: int = 5
+    #: Whether retirement may deactivate or delete a protected copy.
+    retire_protected: bool = False
+    #: Create copies with the master's id when the region allows it.
+    keep_ids: bool = False
+    #: Master project id -> this target's project id, for image members.
+    member_projects: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

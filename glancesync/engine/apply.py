@@ -24,9 +24,10 @@ from tenacity import (
 )
 
 from glancesync.cloud.protocol import Facade
-from glancesync.engine.plan import Action, PlannedImage, RegionPlan
+from glancesync.engine.retire import Retirement
+from glancesync.engine.steps import RETIRE_ACTIONS, Action, PlannedImage, RegionPlan
 from glancesync.model.changes import MetadataChange, NewImage
-from glancesync.model.errors import ImageError, RegionError, ServerError
+from glancesync.model.errors import IdUnavailable, ImageError, RegionError, ServerError
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
 from glancesync.transfer.copy import copy_image_data
@@ -130,6 +131,9 @@ def apply_plan(
         _run_uploads(run, uploads, max_uploads)
         for entry in plan.ami_steps():
             _guarded(run, entry, "ami_fixup", partial(_fix_ami, facade, run, entry))
+        for step in plan.retirements:
+            action = RETIRE_ACTIONS[step.how].value
+            _guarded_named(run, step.image.name, action, partial(_retire, facade, run, step))
     except RegionError as error:
         LOG.error("[%s] region failed: %s", plan.region.full, error.detail)
         region_error = error.detail
@@ -163,12 +167,17 @@ def _run_uploads(
 
 
 def _guarded(run: _Run, entry: PlannedImage, step: str, work: Callable[[], None]) -> None:
+    _guarded_named(run, entry.master.name, step, work)
+
+
+def _guarded_named(run: _Run, name: str, step: str, work: Callable[[], None]) -> None:
+    """Run one step; an image error is recorded and the run goes on."""
     try:
         work()
     except ImageError as error:
-        run.record(entry.master.name, step, error)
+        run.record(name, step, error)
     else:
-        run.record(entry.master.name, step)
+        run.record(name, step)
 
 
 def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
@@ -198,15 +207,16 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     if record is None:
         for attempt in _retrying(region, entry.master.name):
             with attempt:
-                record = facade.create_image(region, unprotected)
+                record = _create(facade, region, unprotected)
                 try:
                     sent = copy_image_data(facade, source, entry.master, region, record.id)
                 except (ImageError, RegionError):
                     _discard(facade, run, record, entry.master.name)
                     raise
     assert record is not None
-    if spec.protected:
-        facade.update_image(region, record.id, MetadataChange(protected=True))
+    if spec.protected or spec.members:
+        after = MetadataChange(protected=True if spec.protected else None, add_members=spec.members)
+        facade.update_image(region, record.id, after)
     run.uploaded_one(entry.master.name, record.id, sent)
     if old is None:
         return
@@ -233,7 +243,7 @@ def _server_side_copy(
         LOG.info("[%s] no glance-download here; streaming instead", region.full)
         run.transfer = "stream"
         return None
-    record = facade.create_image(region, spec)
+    record = _create(facade, region, spec)
     timeout = IMPORT_TIMEOUT_SECONDS + entry.master.size / IMPORT_MIN_BYTES_PER_SECOND
     try:
         image = facade.import_from_region(
@@ -251,6 +261,35 @@ def _server_side_copy(
         _discard(facade, run, record, entry.master.name)
         return None
     return image
+
+
+def _create(facade: Facade, region: RegionRef, spec: NewImage) -> Image:
+    """Create the record, with the master's id when asked and the region can give it."""
+    if spec.id is None:
+        return facade.create_image(region, spec)
+    try:
+        return facade.create_image(region, spec)
+    except IdUnavailable as error:
+        LOG.warning(
+            "[%s] %s: the master's id %s is not available here (%s); the copy gets a new id",
+            region.full,
+            spec.name,
+            spec.id,
+            error.detail,
+        )
+        return facade.create_image(region, replace(spec, id=None))
+
+
+def _retire(facade: Facade, run: _Run, step: Retirement) -> None:
+    """Carry out one planned retirement: its change, then deactivation or deletion."""
+    image = step.image
+    LOG.info("[%s] retiring %s (%s): %s", run.region.full, image.name, step.how.value, step.reason)
+    if not step.change.is_empty():
+        facade.update_image(run.region, image.id, step.change)
+    if step.deactivate:
+        facade.deactivate_image(run.region, image.id)
+    if step.delete:
+        facade.delete_image(run.region, image.id)
 
 
 def _is_transient(error: BaseException) -> bool:

@@ -7,126 +7,41 @@ the work glancesync does can never disagree.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from datetime import datetime, timezone
 
 from glancesync.config.settings import TargetSettings
-from glancesync.engine.records import metadata_change, new_image_for, rename_change
+from glancesync.engine.life import adoption_plan, follow_renames, kept_master_ids
+from glancesync.engine.records import (
+    format_warnings,
+    metadata_change,
+    new_image_for,
+    rename_change,
+)
+from glancesync.engine.retire import plan_retirements
 from glancesync.engine.selection import OBSOLETE_SUFFIX, MasterCatalog
-from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.engine.sharing import MemberLists, member_change, wanted_members
+from glancesync.engine.steps import (
+    NO_CHANGE,
+    Action,
+    PlannedImage,
+    RegionPlan,
+    Status,
+)
+from glancesync.model.changes import MetadataChange
 from glancesync.model.image import AMI_KEYS, Image
+from glancesync.model.provenance import provenance_of
 from glancesync.model.region import RegionRef
 from glancesync.model.values import frozen
 
 #: Region images in these states are records a run created and never
 #: finished. They are not copies of anything, and are removed before upload.
 LEFTOVER_STATES = frozenset({"queued", "saving", "killed"})
+#: The member lists of a region without shared images.
+NO_MEMBERS = MemberLists()
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
-
-
-class Status(str, enum.Enum):
-    """The nine statuses of the seed manual."""
-
-    OK = "ok"
-    OK_STALLED_CHECKSUM = "ok_stalled_checksum"
-    ERROR_CHECKSUM = "error_checksum"
-    ERROR_AMI = "error_ami"
-    PENDING_METADATA = "pending_metadata"
-    PENDING_UPLOAD = "pending_upload"
-    PENDING_REPLACE = "pending_replace"
-    PENDING_RENAME = "pending_rename"
-    PENDING_AMI = "pending_ami"
-
-    @property
-    def is_error(self) -> bool:
-        return self in (Status.ERROR_CHECKSUM, Status.ERROR_AMI)
-
-    @property
-    def is_final(self) -> bool:
-        return self in (Status.OK, Status.OK_STALLED_CHECKSUM)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class Action(str, enum.Enum):
-    """What apply does with one plan entry."""
-
-    NONE = "none"
-    UPDATE_METADATA = "update_metadata"
-    UPLOAD = "upload"
-    RENAME_AND_UPLOAD = "rename_and_upload"
-    REPLACE = "replace"
-    RENAME_OBSOLETE = "rename_obsolete"
-    UPDATE_OBSOLETE = "update_obsolete"
-
-    @property
-    def uploads(self) -> bool:
-        return self in (Action.UPLOAD, Action.RENAME_AND_UPLOAD, Action.REPLACE)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-_NO_CHANGE = MetadataChange()
-
-
-@dataclass(frozen=True)
-class PlannedImage:
-    """One master image in one region: its status and the work it needs."""
-
-    master: Image
-    status: Status
-    action: Action
-    #: The region's image this entry is about (kept, updated, renamed or replaced).
-    region_image: Image | None = None
-    #: Metadata change for ``region_image`` (update, rename to ``.old``, obsolete).
-    change: MetadataChange = _NO_CHANGE
-    #: The record to create when the action uploads.
-    new_image: NewImage | None = None
-    #: AMI keys waiting for an image uploaded in this run: key -> image name.
-    awaits: Mapping[str, str] = field(default_factory=lambda: frozen({}))
-    #: Unfinished records of an earlier run, deleted before the upload.
-    leftovers: tuple[Image, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RegionPlan:
-    """Everything one region needs, in the order it must be done."""
-
-    region: RegionRef
-    #: One entry per selected master image, smallest first.
-    entries: tuple[PlannedImage, ...] = ()
-    #: Renames and updates of obsolete images (not part of the status report).
-    obsolete: tuple[PlannedImage, ...] = ()
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def synchronised(self) -> bool:
-        """True only when nothing is pending and nothing is in error."""
-        return all(entry.status.is_final for entry in self.entries) and all(
-            entry.action is Action.NONE for entry in self.obsolete
-        )
-
-    @property
-    def has_errors(self) -> bool:
-        return any(entry.status.is_error for entry in self.entries)
-
-    def metadata_steps(self) -> list[PlannedImage]:
-        """Metadata work, done before any upload (it is cheap and safe)."""
-        updates = [e for e in self.entries if e.action is Action.UPDATE_METADATA]
-        return [e for e in self.obsolete if e.action is not Action.NONE] + updates
-
-    def upload_steps(self) -> list[PlannedImage]:
-        """Uploads, smallest first, so a full region is found early."""
-        return [e for e in self.entries if e.action.uploads]
-
-    def ami_steps(self) -> list[PlannedImage]:
-        """AMI fix-ups, last: they wait for kernels and ramdisks uploaded before."""
-        return [e for e in self.entries if e.awaits]
 
 
 def plan_region(
@@ -136,6 +51,11 @@ def plan_region(
     region_images: Sequence[Image],
     target: TargetSettings,
     project_id: str | None,
+    *,
+    members: MemberLists = NO_MEMBERS,
+    now: datetime | None = None,
+    selection_failed: bool = False,
+    adopt: bool = False,
 ) -> RegionPlan:
     """Decide the status and action of every selected master image in ``region``.
 
@@ -143,6 +63,11 @@ def plan_region(
     catalog for this target, smallest first. ``project_id`` is the project
     of the target's credentials: region images of other projects are never
     modified and, with ``only_tenant_images``, not even looked at.
+    ``members`` are the member lists read for shared images, ``now`` the
+    moment retirement delays are measured from, ``selection_failed`` whether
+    the target's selection failed on some image (then nothing is retired).
+    With ``adopt`` the plan only stamps provenance (doc/manual.rst,
+    "An image's life").
     """
     mine = [i for i in region_images if project_id is None or i.owner == project_id]
     visible = mine if target.only_tenant_images else list(region_images)
@@ -155,9 +80,12 @@ def plan_region(
         consumed = {entry.region_image.id for entry in obsolete if entry.region_image}
         present = [i for i in present if i.id not in consumed]
     by_name = _by_name(present)
+    renamed = follow_renames(selected, by_name, present, project_id)
 
     base = {
-        image.name: _plan_content(image, by_name.get(image.name, ()), target, project_id)
+        image.name: renamed[image.name].planned(members, target)
+        if image.name in renamed
+        else _plan_content(image, by_name.get(image.name, ()), target, project_id, members)
         for image in selected
     }
     entries = []
@@ -166,12 +94,35 @@ def plan_region(
         if entry.action.uploads:
             entry = replace(entry, leftovers=tuple(leftovers.get(image.name, ())))
         entries.append(entry)
+    if adopt:
+        return adoption_plan(region, entries, project_id, catalog.warnings)
+    claimed = {e.region_image.id for e in (*entries, *obsolete) if e.region_image is not None}
+    retiring = plan_retirements(
+        (i for i in present if i.id not in claimed),
+        master_region=next((i.region for i in catalog.by_id.values()), ""),
+        kept_ids=kept_master_ids(catalog, selected),
+        trustworthy=_distrust(catalog, target, selection_failed),
+        target=target,
+        project_id=project_id,
+        now=now or datetime.now(timezone.utc),
+    )
     return RegionPlan(
         region=region,
         entries=tuple(entries),
         obsolete=tuple(obsolete),
-        warnings=catalog.warnings,
+        warnings=catalog.warnings + retiring.warnings,
+        retirements=retiring.steps,
+        retire_blocked=retiring.blocked,
     )
+
+
+def _distrust(catalog: MasterCatalog, target: TargetSettings, selection_failed: bool) -> str | None:
+    """Why the master view cannot be trusted to retire anything, or None."""
+    if not catalog.by_id:
+        return "the master listing is empty"
+    if selection_failed:
+        return f"the selection of target {target.name!r} failed on some image"
+    return None
 
 
 def _by_name(images: Iterable[Image]) -> dict[str, list[Image]]:
@@ -186,14 +137,17 @@ def _plan_content(
     candidates: Sequence[Image],
     target: TargetSettings,
     project_id: str | None,
+    members: MemberLists,
 ) -> PlannedImage:
     """Status from the image's own content, before AMI references are looked at."""
     if not candidates:
+        shared_with, warnings = wanted_members(master, members, target)
         return PlannedImage(
             master,
             Status.PENDING_UPLOAD,
             Action.UPLOAD,
-            new_image=new_image_for(master, target),
+            new_image=new_image_for(master, target, shared_with),
+            warnings=warnings,
         )
     matching = [c for c in candidates if c.same_content(master)]
     # Prefer our own copy when several hold the right bytes.
@@ -206,7 +160,11 @@ def _plan_content(
     )
     foreign = project_id is not None and chosen.owner != project_id
     if matching:
-        change = _NO_CHANGE if foreign else metadata_change(master, chosen, target)
+        change = NO_CHANGE
+        if not foreign:
+            sharing = member_change(master, chosen, provenance_of(chosen), members, target)
+            change = metadata_change(master, chosen, target, sharing)
+            warnings += sharing.warnings + format_warnings(master, chosen)
         status = Status.OK if change.is_empty() else Status.PENDING_METADATA
         action = Action.NONE if change.is_empty() else Action.UPDATE_METADATA
         return PlannedImage(master, status, action, chosen, change, warnings=warnings)
@@ -218,7 +176,8 @@ def _plan_content(
         return PlannedImage(
             master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
         )
-    return _plan_conflict(master, chosen, target, warnings)
+    shared_with, more = wanted_members(master, members, target)
+    return _plan_conflict(master, chosen, target, warnings + more, shared_with)
 
 
 def _prefer_own(candidates: Sequence[Image], project_id: str | None) -> Image:
@@ -227,7 +186,11 @@ def _prefer_own(candidates: Sequence[Image], project_id: str | None) -> Image:
 
 
 def _plan_conflict(
-    master: Image, chosen: Image, target: TargetSettings, warnings: tuple[str, ...]
+    master: Image,
+    chosen: Image,
+    target: TargetSettings,
+    warnings: tuple[str, ...],
+    shared_with: frozenset[str],
 ) -> PlannedImage:
     """Same name, other bytes: the conflict lists decide, in documented order.
 
@@ -243,7 +206,7 @@ def _plan_conflict(
             Action.RENAME_AND_UPLOAD,
             chosen,
             rename_change(chosen, target),
-            new_image=new_image_for(master, target),
+            new_image=new_image_for(master, target, shared_with),
             warnings=warnings,
         )
     if target.replace.names(sums) or target.replace.any:
@@ -259,14 +222,14 @@ def _plan_conflict(
             return PlannedImage(
                 master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
             )
-        change = MetadataChange(protected=False) if chosen.protected else _NO_CHANGE
+        change = MetadataChange(protected=False) if chosen.protected else NO_CHANGE
         return PlannedImage(
             master,
             Status.PENDING_REPLACE,
             Action.REPLACE,
             chosen,
             change,
-            new_image=new_image_for(master, target),
+            new_image=new_image_for(master, target, shared_with),
             warnings=warnings,
         )
     if target.dontupdate.any:
@@ -339,7 +302,7 @@ def _plan_ami(
             entry,
             status=Status.ERROR_AMI,
             action=Action.NONE,
-            change=_NO_CHANGE,
+            change=NO_CHANGE,
             new_image=None,
             awaits=frozen({}),
             warnings=(*entry.warnings, warning),

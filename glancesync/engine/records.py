@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from glancesync.config.settings import TargetSettings
+from glancesync.engine.sharing import MemberChange
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import AMI_KEYS, Image
+from glancesync.model.provenance import MEMBERS, members_value, provenance_of, stamp
 from glancesync.model.values import frozen
 
 #: The suffix of a region image set aside by the ``rename`` rule.
@@ -22,7 +24,7 @@ BACKUP_SUFFIX = ".bak"
 
 
 def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
-    """The master's properties a region gets (decision 4); AMI keys aside."""
+    """The master's properties a region gets; AMI keys aside (doc/design.rst)."""
     keys = target.metadata_set or master.properties.keys()
     return {
         key: master.properties[key]
@@ -31,8 +33,17 @@ def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
     }
 
 
-def new_image_for(master: Image, target: TargetSettings) -> NewImage:
-    """The record to create in a region for ``master``: system fields always travel."""
+def new_image_for(
+    master: Image, target: TargetSettings, members: frozenset[str] = frozenset()
+) -> NewImage:
+    """The record to create in a region for ``master``: system fields always travel.
+
+    It carries its provenance, asks for the master's id with ``keep_ids``,
+    and names the projects it is shared with once verified.
+    """
+    bookkeeping = stamp(master, master.region)
+    if members:
+        bookkeeping[MEMBERS] = members_value(members)
     return NewImage(
         name=master.name,
         visibility=master.visibility,
@@ -44,29 +55,67 @@ def new_image_for(master: Image, target: TargetSettings) -> NewImage:
         hidden=master.hidden,
         tags=master.tags,
         properties=frozen(copied_properties(master, target)),
+        bookkeeping=frozen(bookkeeping),
+        id=master.id if target.keep_ids else None,
+        members=tuple(sorted(members)),
     )
 
 
-def metadata_change(master: Image, region_image: Image, target: TargetSettings) -> MetadataChange:
-    """What makes a same-content region image match the master (decisions 5, 7).
+def metadata_change(
+    master: Image,
+    region_image: Image,
+    target: TargetSettings,
+    members: MemberChange | None = None,
+) -> MetadataChange:
+    """What makes a same-content region image match the master.
 
     With ``metadata_set``, the listed properties are made equal, removals
     included. Without it, properties are added and replaced, never removed.
-    ``os_hidden`` is the region's own business after upload.
+    ``visibility``, ``min_ram``, ``min_disk``, ``tags`` and ``protected``
+    follow the master; ``os_hidden`` is the region's own business after
+    upload (doc/design.rst, "Which properties travel", "Hidden images").
+    A copy with provenance has it kept naming this master image and its
+    bytes; a copy without provenance is given none here (``--adopt`` does).
     """
     wanted = copied_properties(master, target)
     current = region_image.properties
     set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
     removed: tuple[str, ...] = ()
     if target.metadata_set:
-        # AMI keys follow the AMI rules whatever metadata_set says (decision 4).
+        # AMI keys follow the AMI rules whatever metadata_set says.
         kept = wanted.keys() | set(AMI_KEYS)
         removed = tuple(sorted(k for k in target.metadata_set if k in current and k not in kept))
-    visibility = master.visibility if region_image.visibility != master.visibility else None
+    found = provenance_of(region_image)
+    if found is not None:
+        fresh = stamp(master, master.region)
+        set_properties.update({k: v for k, v in fresh.items() if region_image.raw.get(k) != v})
+    members = members or MemberChange()
+    if members.record is not None:
+        set_properties[MEMBERS] = members_value(members.record)
+
     return MetadataChange(
-        visibility=visibility,
+        visibility=master.visibility if region_image.visibility != master.visibility else None,
+        min_ram=master.min_ram if region_image.min_ram != master.min_ram else None,
+        min_disk=master.min_disk if region_image.min_disk != master.min_disk else None,
+        tags=master.tags if sorted(region_image.tags) != sorted(master.tags) else None,
+        protected=master.protected if region_image.protected != master.protected else None,
         set_properties=frozen(set_properties),
         remove_properties=removed,
+        add_members=members.add,
+        remove_members=members.remove,
+    )
+
+
+def format_warnings(master: Image, region_image: Image) -> tuple[str, ...]:
+    """Formats cannot change on an active image: a difference is only reported."""
+    return tuple(
+        f"image {master.name!r}: {what} is {mine} in the region and {theirs} on the master; "
+        "it cannot change on an active image"
+        for what, mine, theirs in (
+            ("disk_format", region_image.disk_format, master.disk_format),
+            ("container_format", region_image.container_format, master.container_format),
+        )
+        if mine and theirs and mine != theirs
     )
 
 

@@ -95,14 +95,35 @@ class ConditionView:
         )
 
 
-def selected_images(catalog: MasterCatalog, target: TargetSettings) -> tuple[Image, ...]:
-    """The catalog's images the target wants, smallest first.
+@dataclass(frozen=True)
+class Selection:
+    """The master images one target wants, smallest first."""
+
+    images: tuple[Image, ...] = ()
+    #: Whether the target's condition failed on some image: then the
+    #: selection cannot be trusted to say an image is gone.
+    failed: bool = False
+
+
+def select(catalog: MasterCatalog, target: TargetSettings) -> Selection:
+    """The catalog's images the target wants.
 
     It depends on the target only, not on the region: compute it once per
     target and plan every region of the target with it.
     """
-    chosen = (image for image in catalog.images if is_selected(image, target))
-    return tuple(sorted(chosen, key=lambda image: (image.size, image.name)))
+    chosen = []
+    failed = False
+    for image in catalog.images:
+        verdict = _verdict(image, target)
+        failed = failed or verdict is None
+        if verdict:
+            chosen.append(image)
+    return Selection(tuple(sorted(chosen, key=lambda i: (i.size, i.name))), failed)
+
+
+def selected_images(catalog: MasterCatalog, target: TargetSettings) -> tuple[Image, ...]:
+    """The images of :func:`select`."""
+    return select(catalog, target).images
 
 
 def is_selected(image: Image, target: TargetSettings) -> bool:
@@ -111,6 +132,11 @@ def is_selected(image: Image, target: TargetSettings) -> bool:
     A condition that fails on one image's data (a missing key, say) does
     not select it, and says so once in the log.
     """
+    return bool(_verdict(image, target))
+
+
+def _verdict(image: Image, target: TargetSettings) -> bool | None:
+    """Whether the target selects *image*; None when its condition failed on it."""
     if image.id in target.forcesyncs:
         return True
     if target.metadata_condition is not None:
@@ -120,7 +146,7 @@ def is_selected(image: Image, target: TargetSettings) -> bool:
             LOG.warning(
                 "[%s] metadata_condition failed for image %r: %s", target.name, image.name, error
             )
-            return False
+            return None
     if not image.is_public:
         return False
     if target.metadata_set:

@@ -27,6 +27,12 @@ class NewImage:
     hidden: bool = False
     tags: tuple[str, ...] = ()
     properties: Mapping[str, Any] = field(default_factory=empty)
+    #: glancesync's own properties (provenance), written as they are.
+    bookkeeping: Mapping[str, str] = field(default_factory=empty)
+    #: Ask for this id (``keep_ids``); None lets Glance choose.
+    id: str | None = None
+    #: Projects the copy is shared with once verified (``visibility = shared``).
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,15 @@ class MetadataChange:
     #: True protects a new copy once verified; False lifts the protection of
     #: an image about to be deleted.
     protected: bool | None = None
+    min_ram: int | None = None
+    min_disk: int | None = None
+    tags: tuple[str, ...] | None = None
+    #: ``os_hidden``: only retirement sets it; otherwise it is the region's own.
+    hidden: bool | None = None
     set_properties: Mapping[str, Any] = field(default_factory=empty)
     remove_properties: tuple[str, ...] = ()
+    add_members: tuple[str, ...] = ()
+    remove_members: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         """Whether applying this change would send nothing."""
@@ -51,6 +64,12 @@ class MetadataChange:
             self.name is None
             and self.visibility is None
             and self.protected is None
+            and self.min_ram is None
+            and self.min_disk is None
+            and self.tags is None
+            and self.hidden is None
             and not self.set_properties
             and not self.remove_properties
+            and not self.add_members
+            and not self.remove_members
         )

@@ -113,3 +113,7 @@ class ImageError(ServerError):
             transient=transient,
             retry_after=retry_after,
         )
+
+
+class IdUnavailable(ImageError):
+    """A region refused the id asked for a new image (taken, or used before)."""

@@ -46,7 +46,7 @@ SYSTEM_FIELDS = frozenset(
 
 #: Prefixes of properties that Glance or client libraries write for their
 #: own bookkeeping. Copying them would make regions lie about themselves.
-IGNORED_PREFIXES = ("os_glance_", "owner_specified.", "os_hash_")
+IGNORED_PREFIXES = ("os_glance_", "owner_specified.", "os_hash_", "glancesync_")
 
 #: AMI references, remapped per region instead of copied.
 AMI_KEYS = ("kernel_id", "ramdisk_id")

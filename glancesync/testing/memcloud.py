@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glancesync.model.changes import MetadataChange, NewImage
-from glancesync.model.errors import ImageError, RegionError
+from glancesync.model.errors import IdUnavailable, ImageError, RegionError
 from glancesync.model.image import Image, image_from_glance
 from glancesync.model.region import RegionRef
 
@@ -50,6 +50,10 @@ class MemoryCloud:
     flaky_uploads: dict[str, int] = field(default_factory=dict)
     #: Region -> how many more deletes fail with a transient 500.
     flaky_deletes: dict[str, int] = field(default_factory=dict)
+    #: (region, image id) -> member projects.
+    members: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    #: Ids ever used in a region: Glance never gives a deleted image's id again.
+    used_ids: dict[str, set[str]] = field(default_factory=dict)
 
     # -- test helpers ----------------------------------------------------
 
@@ -70,6 +74,7 @@ class MemoryCloud:
         doc = self._new_doc(ref, name, visibility, owner or PROJECTS[ref.target])
         doc.update(properties, os_hidden=hidden)
         self._bucket(ref)[doc["id"]] = _Stored(doc, data if status == "active" else b"")
+        self.used_ids.setdefault(ref.full, set()).add(doc["id"])
         if status == "active":
             self._store_data(doc, data)
         doc["status"] = status
@@ -107,6 +112,11 @@ class MemoryCloud:
     def create_image(self, region: RegionRef, spec: NewImage) -> Image:
         self._check(region)
         doc = self._new_doc(region, spec.name, spec.visibility, PROJECTS[region.target])
+        if spec.id is not None:
+            if spec.id in self.used_ids.get(region.full, set()):
+                raise IdUnavailable(region.full, spec.name, f"HTTP 409: image id {spec.id} exists")
+            doc["id"] = spec.id
+        doc.update(**spec.bookkeeping)
         doc.update(
             disk_format=spec.disk_format,
             container_format=spec.container_format,
@@ -118,6 +128,7 @@ class MemoryCloud:
             **spec.properties,
         )
         self._bucket(region)[doc["id"]] = _Stored(doc)
+        self.used_ids.setdefault(region.full, set()).add(doc["id"])
         self.writes.append((region.full, "create", spec.name))
         return image_from_glance(dict(doc), region.full)
 
@@ -145,8 +156,21 @@ class MemoryCloud:
             doc["name"] = change.name
         if change.visibility is not None:
             doc["visibility"] = change.visibility
-        if change.protected is not None:
-            doc["protected"] = change.protected
+        for key, value in (
+            ("protected", change.protected),
+            ("min_ram", change.min_ram),
+            ("min_disk", change.min_disk),
+            ("os_hidden", change.hidden),
+        ):
+            if value is not None:
+                doc[key] = value
+        if change.tags is not None:
+            doc["tags"] = list(change.tags)
+        if change.add_members and doc["visibility"] != "shared":
+            raise ImageError(region.full, image_id, "HTTP 403: only shared images have members")
+        members = self.members.setdefault((region.full, image_id), set())
+        members.update(change.add_members)
+        members.difference_update(change.remove_members)
         doc.update(change.set_properties)
         for key in change.remove_properties:
             doc.pop(key, None)
@@ -162,6 +186,17 @@ class MemoryCloud:
             raise ImageError(region.full, image_id, "403 image is protected")
         del self._bucket(region)[image_id]
         self.writes.append((region.full, "delete", stored.doc["name"]))
+
+    def list_members(self, region: RegionRef, image_id: str) -> frozenset[str]:
+        self._get(region, image_id)
+        return frozenset(self.members.get((region.full, image_id), ()))
+
+    def deactivate_image(self, region: RegionRef, image_id: str) -> None:
+        stored = self._get(region, image_id)
+        if stored.doc["status"] != "active":
+            raise ImageError(region.full, image_id, "HTTP 403: not active")
+        stored.doc["status"] = "deactivated"
+        self.writes.append((region.full, "deactivate", stored.doc["name"]))
 
     def close(self) -> None:
         """Nothing to forget: the in-memory cloud has no connections."""

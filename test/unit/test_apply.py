@@ -9,7 +9,7 @@ import pytest
 
 from glancesync.api import GlanceSync
 from glancesync.config.settings import ChecksumList, Credentials, Settings, TargetSettings
-from glancesync.engine.plan import Action, Status
+from glancesync.engine.steps import Action, Status
 from glancesync.testing.memcloud import PROJECTS, MemoryCloud
 
 

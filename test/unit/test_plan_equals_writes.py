@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from glancesync.api import GlanceSync
 from glancesync.config.settings import ChecksumList, Credentials, Settings, TargetSettings
-from glancesync.engine.plan import Action, RegionPlan
+from glancesync.engine.steps import Action, RegionPlan
 from glancesync.testing.memcloud import PROJECTS, MemoryCloud
 
 NAMES = ("a", "b", "c", "a_obsolete")

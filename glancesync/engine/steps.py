@@ -1,0 +1,146 @@
+"""The plan's values: statuses, actions, and what one region needs.
+
+A plan is a value (doc/design.rst, "The plan is the only decider"): the
+planner (:mod:`glancesync.engine.plan`) makes it, ``--show-status`` and
+``--dry-run`` print it, and apply (:mod:`glancesync.engine.apply`) carries
+out its steps and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from glancesync.engine.retire import Retirement, RetireMode
+from glancesync.model.changes import MetadataChange, NewImage
+from glancesync.model.image import Image
+from glancesync.model.region import RegionRef
+from glancesync.model.values import frozen
+
+
+class Status(str, enum.Enum):
+    """The nine statuses of the seed manual."""
+
+    OK = "ok"
+    OK_STALLED_CHECKSUM = "ok_stalled_checksum"
+    ERROR_CHECKSUM = "error_checksum"
+    ERROR_AMI = "error_ami"
+    PENDING_METADATA = "pending_metadata"
+    PENDING_UPLOAD = "pending_upload"
+    PENDING_REPLACE = "pending_replace"
+    PENDING_RENAME = "pending_rename"
+    PENDING_AMI = "pending_ami"
+    #: The only status beyond the old tool's nine: a copy the next sync retires.
+    PENDING_RETIRE = "pending_retire"
+
+    @property
+    def is_error(self) -> bool:
+        return self in (Status.ERROR_CHECKSUM, Status.ERROR_AMI)
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Status.OK, Status.OK_STALLED_CHECKSUM)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Action(str, enum.Enum):
+    """What apply does with one plan entry."""
+
+    NONE = "none"
+    UPDATE_METADATA = "update_metadata"
+    UPLOAD = "upload"
+    RENAME_AND_UPLOAD = "rename_and_upload"
+    REPLACE = "replace"
+    RENAME_OBSOLETE = "rename_obsolete"
+    UPDATE_OBSOLETE = "update_obsolete"
+    #: The master image was renamed: its copy follows in place (same id).
+    FOLLOW_RENAME = "follow_rename"
+    #: ``--adopt``: stamp provenance on a same-content copy, nothing else.
+    ADOPT = "adopt"
+    RETIRE_HIDE = "retire_hide"
+    RETIRE_DEACTIVATE = "retire_deactivate"
+    RETIRE_DELETE = "retire_delete"
+
+    @property
+    def uploads(self) -> bool:
+        return self in (Action.UPLOAD, Action.RENAME_AND_UPLOAD, Action.REPLACE)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: The change that changes nothing.
+NO_CHANGE = MetadataChange()
+_METADATA_ACTIONS = frozenset({Action.UPDATE_METADATA, Action.FOLLOW_RENAME, Action.ADOPT})
+#: How each retirement is shown and applied.
+RETIRE_ACTIONS = {
+    RetireMode.HIDE: Action.RETIRE_HIDE,
+    RetireMode.DEACTIVATE: Action.RETIRE_DEACTIVATE,
+    RetireMode.DELETE: Action.RETIRE_DELETE,
+}
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One master image in one region: its status and the work it needs."""
+
+    master: Image
+    status: Status
+    action: Action
+    #: The region's image this entry is about (kept, updated, renamed or replaced).
+    region_image: Image | None = None
+    #: Metadata change for ``region_image`` (update, rename to ``.old``, obsolete).
+    change: MetadataChange = NO_CHANGE
+    #: The record to create when the action uploads.
+    new_image: NewImage | None = None
+    #: AMI keys waiting for an image uploaded in this run: key -> image name.
+    awaits: Mapping[str, str] = field(default_factory=lambda: frozen({}))
+    #: Unfinished records of an earlier run, deleted before the upload.
+    leftovers: tuple[Image, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """Everything one region needs, in the order it must be done."""
+
+    region: RegionRef
+    #: One entry per selected master image, smallest first.
+    entries: tuple[PlannedImage, ...] = ()
+    #: Renames and updates of obsolete images (not part of the status report).
+    obsolete: tuple[PlannedImage, ...] = ()
+    warnings: tuple[str, ...] = ()
+    #: Copies whose master image is gone, retired after every other step.
+    retirements: tuple[Retirement, ...] = ()
+    #: Names of the copies a run over ``max_retire`` would have retired.
+    retire_blocked: tuple[str, ...] = ()
+
+    @property
+    def synchronised(self) -> bool:
+        """True only when nothing is pending and nothing is in error."""
+        return (
+            all(entry.status.is_final for entry in self.entries)
+            and all(entry.action is Action.NONE for entry in self.obsolete)
+            and not self.retirements
+            and not self.retire_blocked
+        )
+
+    @property
+    def has_errors(self) -> bool:
+        return any(entry.status.is_error for entry in self.entries) or bool(self.retire_blocked)
+
+    def metadata_steps(self) -> list[PlannedImage]:
+        """Metadata work, done before any upload (it is cheap and safe)."""
+        updates = [e for e in self.entries if e.action in _METADATA_ACTIONS]
+        return [e for e in self.obsolete if e.action is not Action.NONE] + updates
+
+    def upload_steps(self) -> list[PlannedImage]:
+        """Uploads, smallest first, so a full region is found early."""
+        return [e for e in self.entries if e.action.uploads]
+
+    def ami_steps(self) -> list[PlannedImage]:
+        """AMI fix-ups, last: they wait for kernels and ramdisks uploaded before."""
+        return [e for e in self.entries if e.awaits]
