@@ -22,6 +22,7 @@ from glancesync.config.loader import load_settings
 from glancesync.config.settings import Settings
 from glancesync.model.errors import ConfigError, GlanceSyncError, RegionError, UsageError
 from glancesync.model.region import RegionRef
+from glancesync.model.text import PrintableFormatter, printable_name
 from glancesync.report import dry_run_text, plan_rows, status_csv, summary_line
 from glancesync.runner.lock import LockBusy, default_lock_path, run_lock
 from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel, run_sequential
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -277,7 +278,9 @@ def _print_reports(reports: list[RegionReport], args: argparse.Namespace) -> Non
     else:
         for report in reports:
             sys.stdout.write(
-                report.text if not report.error else f"{report.region}: FAILED; {report.error}\n"
+                report.text
+                if not report.error
+                else printable_name(f"{report.region}: FAILED; {report.error}") + "\n"
             )
     sys.stdout.flush()
 
@@ -291,7 +294,7 @@ def _show_regions(sync: GlanceSync) -> int:
         except RegionError as error:
             LOG.error("%s", error)
             failed = True
-    sys.stdout.write(" ".join(names) + "\n")
+    sys.stdout.write(" ".join(map(printable_name, names)) + "\n")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -304,7 +307,7 @@ def _make_backups(sync: GlanceSync, regions: list[RegionRef], directory: str) ->
             LOG.error("%s", error)
             failed = True
         else:
-            sys.stdout.write(f"{region.full}: {path}\n")
+            sys.stdout.write(printable_name(f"{region.full}: {path}") + "\n")
     return EXIT_FAILED if failed else EXIT_OK
 
 

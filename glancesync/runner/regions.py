@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from glancesync.model.region import RegionRef
+from glancesync.model.text import PrintableFormatter
 
 LOG = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def _child(
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.FileHandler(log_path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
     try:
         report = work(region)
