@@ -191,7 +191,9 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
     except OSError as error:
         # A local path of the configuration (lock_file, log_dir, cache_dir,
         # a backup directory) that cannot be used.
-        return _usage(f"{error.filename or ''}: {error.strerror or error}")
+        if error.filename is None:  # its text alone; it names its path itself
+            return _usage(str(error.strerror or error))
+        return _usage(f"{error.filename}: {error.strerror or error}")
 
 
 def _usage(message: str) -> int:
@@ -209,7 +211,7 @@ def _run(
     sync = GlanceSync(settings, facade=facade)
     if args.show_regions:
         return _show_regions(sync)
-    regions, unreadable = sync.resolve_regions(names)
+    regions, unreadable = sync.resolve_regions(names, allow_master=args.make_backup is not None)
     failures = [RegionReport(e.region, True, error=e.detail) for e in unreadable]
     if args.make_backup is not None:
         return _make_backups(sync, regions, args.make_backup) or (EXIT_FAILED if failures else 0)

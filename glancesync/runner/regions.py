@@ -75,6 +75,8 @@ def _child(
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
+    # Created 0600 before logging opens it: a log may name images and hosts.
+    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     handler = logging.FileHandler(log_path, encoding="utf-8")
     handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
