@@ -111,7 +111,9 @@ class GlanceSync:
             names = first + [n for n in names if n not in first]
         return [RegionRef(target, name) for name in names]
 
-    def resolve_regions(self, names: Sequence[str]) -> tuple[list[RegionRef], list[RegionError]]:
+    def resolve_regions(
+        self, names: Sequence[str], allow_master: bool = False
+    ) -> tuple[list[RegionRef], list[RegionError]]:
         """Turn command-line region names into regions, checking each exists.
 
         ``target:`` stands for every region of that target; no names means
@@ -119,6 +121,8 @@ class GlanceSync:
         nothing is synced. A target whose catalog cannot be read is not: its
         error is returned and the other regions go on (decision 14). A region
         named explicitly in such a target is kept, and fails on its own.
+        The master region is refused unless *allow_master* (a backup only
+        reads it).
         """
         refs: list[RegionRef] = []
         failures: list[RegionError] = []
@@ -134,7 +138,7 @@ class GlanceSync:
                 continue
             if not ref.name:
                 refs.extend(self.region_refs(ref.target))
-            elif ref == self.master_region:
+            elif ref == self.master_region and not allow_master:
                 raise UsageError(f"{ref.full} is the master region: it is never written to")
             elif ref.name in catalog:
                 refs.append(ref)

@@ -23,6 +23,7 @@ from glancesync.config.loader import load_settings
 from glancesync.config.settings import Settings
 from glancesync.model.errors import ConfigError, GlanceSyncError, RegionError, UsageError
 from glancesync.model.region import RegionRef
+from glancesync.model.text import PrintableFormatter, printable_name
 from glancesync.report import dry_run_text, plan_rows, status_csv, summary_line
 from glancesync.runner.lock import LockBusy, default_lock_path, run_lock
 from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel, run_sequential
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -211,7 +212,9 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
     except OSError as error:
         # A local path of the configuration (lock_file, log_dir, cache_dir,
         # a backup directory) that cannot be used.
-        return _usage(f"{error.filename or ''}: {error.strerror or error}")
+        if error.filename is None:  # its text alone; it names its path itself
+            return _usage(str(error.strerror or error))
+        return _usage(f"{error.filename}: {error.strerror or error}")
 
 
 def _usage(message: str) -> int:
@@ -229,7 +232,7 @@ def _run(
     sync = GlanceSync(settings, facade=facade)
     if args.show_regions:
         return _show_regions(sync)
-    regions, unreadable = sync.resolve_regions(names)
+    regions, unreadable = sync.resolve_regions(names, allow_master=args.make_backup is not None)
     failures = [RegionReport(e.region, True, error=e.detail) for e in unreadable]
     if args.make_backup is not None:
         return _make_backups(sync, regions, args.make_backup) or (
@@ -299,7 +302,9 @@ def _print_reports(reports: list[RegionReport], args: argparse.Namespace) -> Non
     else:
         for report in reports:
             sys.stdout.write(
-                report.text if not report.error else f"{report.region}: FAILED; {report.error}\n"
+                report.text
+                if not report.error
+                else printable_name(f"{report.region}: FAILED; {report.error}") + "\n"
             )
     sys.stdout.flush()
 
@@ -313,7 +318,7 @@ def _show_regions(sync: GlanceSync) -> int:
         except RegionError as error:
             LOG.error("%s", error)
             failed = True
-    sys.stdout.write(" ".join(names) + "\n")
+    sys.stdout.write(" ".join(map(printable_name, names)) + "\n")
     return Exit.FAILED if failed else Exit.OK
 
 
@@ -326,7 +331,7 @@ def _make_backups(sync: GlanceSync, regions: list[RegionRef], directory: str) ->
             LOG.error("%s", error)
             failed = True
         else:
-            sys.stdout.write(f"{region.full}: {path}\n")
+            sys.stdout.write(printable_name(f"{region.full}: {path}") + "\n")
     return Exit.FAILED if failed else Exit.OK
 
 

@@ -15,18 +15,28 @@ from glancesync.engine.apply import ApplyResult
 from glancesync.engine.retire import Retirement
 from glancesync.engine.steps import RETIRE_ACTIONS, PlannedImage, RegionPlan, Status
 from glancesync.model.image import Image
+from glancesync.model.text import csv_cell, printable_name
 
 #: Properties the old tool's ``print_images`` compared (marker ``#``).
 WATCHED_PROPERTIES = ("nid", "type", "sdc_aware")
 
 
 def status_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    """``status,region,image`` lines from report rows, in their order (decision 3)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    """``status,region,image`` lines from report rows, in their order.
+
+    Names are the servers' and may be hostile: a cell that would start a
+    formula gets a leading ``'`` (:func:`~glancesync.model.text.csv_cell`),
+    and a cell holding a carriage return or a line feed is quoted. The
+    writer quotes the characters of its line terminator only, so it is given
+    CR LF, and each line then ends with LF, as it always has.
+    """
+    lines = []
     for row in rows:
-        writer.writerow([row["status"], row["region"], row["image"]])
-    return buffer.getvalue()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow([csv_cell(str(row[key])) for key in ("status", "region", "image")])
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
 
 
 def _row(plan: RegionPlan, entry: PlannedImage, with_action: bool) -> dict[str, Any]:
@@ -79,24 +89,28 @@ def human_size(size: int) -> str:
 
 
 def dry_run_text(plan: RegionPlan) -> str:
-    """What a sync of this region would do, one line per image that needs work."""
-    lines = [f"Region {plan.region.full}:"]
+    """What a sync of this region would do, one line per image that needs work.
+
+    For a terminal: names are shown through :func:`printable_name`."""
+    lines = [f"Region {printable_name(plan.region.full)}:"]
     steps = [*plan.metadata_steps(), *plan.upload_steps()]
     steps += [e for e in plan.ami_steps() if e not in steps]
     for entry in steps:
         detail = _describe(entry)
-        lines.append(f"  {entry.action.value} {entry.master.name} ({detail})")
+        lines.append(f"  {entry.action.value} {printable_name(entry.master.name)} ({detail})")
     for step in plan.retirements:
         action = RETIRE_ACTIONS[step.how].value
-        lines.append(f"  {action} {step.image.name} ({step.image.id}; {step.reason})")
+        name = printable_name(step.image.name)
+        lines.append(f"  {action} {name} ({step.image.id}; {step.reason})")
     if plan.retire_blocked:
+        names = ", ".join(map(printable_name, plan.retire_blocked))
         lines.append(
             f"  retirement blocked: {len(plan.retire_blocked)} copies, more than max_retire "
-            f"({', '.join(plan.retire_blocked)})"
+            f"({names})"
         )
     errors = [e for e in plan.entries if e.status.is_error]
     for entry in errors:
-        lines.append(f"  {entry.status.value} {entry.master.name}: nothing done")
+        lines.append(f"  {entry.status.value} {printable_name(entry.master.name)}: nothing done")
     if not steps and not errors and not plan.retirements and not plan.retire_blocked:
         lines.append("  nothing to do")
     return "\n".join(lines) + "\n"
@@ -128,7 +142,7 @@ def _describe(entry: PlannedImage) -> str:
         parts.append("remove " + ", ".join(change.remove_properties))
     if entry.awaits:
         parts.append("then " + ", ".join(f"{k}={v}" for k, v in sorted(entry.awaits.items())))
-    return "; ".join(parts)
+    return printable_name("; ".join(parts))
 
 
 def summary_line(result: ApplyResult) -> str:
@@ -137,12 +151,12 @@ def summary_line(result: ApplyResult) -> str:
     rate = result.bytes_uploaded / 1e6 / result.seconds if result.seconds > 0 else 0.0
     state = "FAILED" if result.failed else "ok"
     text = (
-        f"{result.region.full}: {state}; {result.images_uploaded} images uploaded, "
+        f"{printable_name(result.region.full)}: {state}; {result.images_uploaded} images uploaded, "
         f"{human_size(result.bytes_uploaded)} in {result.seconds:.1f} s ({rate:.1f} MB/s), "
         f"{len(result.outcomes)} steps, {failed} failed"
     )
     if result.region_error:
-        text += f"; region error: {result.region_error}"
+        text += f"; region error: {printable_name(result.region_error)}"
     return text
 
 
@@ -170,9 +184,10 @@ def image_markers(image: Image, master_by_name: Mapping[str, Image]) -> str:
 
 
 def images_table(images: Iterable[Image], master_by_name: Mapping[str, Image]) -> str:
-    """One line per image: marker, name, id, size, visibility."""
+    """One line per image: marker, name, id, size, visibility (printable)."""
     lines = [
-        f"{image_markers(i, master_by_name)} {i.name}\t{i.id}\t{i.size}\t{i.visibility}"
+        f"{image_markers(i, master_by_name)} "
+        + "\t".join(printable_name(str(cell)) for cell in (i.name, i.id, i.size, i.visibility))
         for i in sorted(images, key=lambda i: (i.name, i.id))
     ]
     return "".join(line + "\n" for line in lines)

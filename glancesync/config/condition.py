@@ -9,7 +9,9 @@ Everything that can be known from the text is checked when the configuration
 is loaded, so a bad condition stops the run before it touches a region. What
 only the data tells (the type of a value read from an image, the size of a
 repetition) is checked again while evaluating, and every failure there is a
-:class:`ConditionError` the caller can log as "image not selected".
+:class:`ConditionError` the caller can log as "image not selected". Each
+evaluation also has a step budget (:mod:`glancesync.config.budget`), so no
+condition can keep one image busy for long.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+from glancesync.config import budget as cost
+from glancesync.config.budget import MAX_REVERSE_ARGUMENT, REVERSE_SEARCHES, Budget
 
 MAX_SOURCE = 4_000  #: Longest condition text accepted.
 MAX_DEPTH = 50  #: Deepest syntax tree (and bracket nesting) accepted.
@@ -127,12 +132,19 @@ class Condition:
     def __reduce__(self) -> tuple[type[Condition], tuple[str]]:
         return (Condition, (self.source,))
 
-    def evaluate(self, image: object, metadata_set: frozenset[str]) -> bool:
-        """Whether ``image`` is selected; any failure is a :class:`ConditionError`."""
+    def evaluate(
+        self, image: object, metadata_set: frozenset[str], budget: Budget | None = None
+    ) -> bool:
+        """Whether ``image`` is selected; any failure is a :class:`ConditionError`.
+
+        *budget* is the evaluation's step budget, a fresh one by default;
+        its ``used`` tells afterwards what the evaluation cost."""
         try:
-            return bool(_Run(image, metadata_set).eval(self._tree.body))
+            return bool(_Run(image, metadata_set, budget or Budget()).eval(self._tree.body))
         except ConditionError:
             raise
+        except cost.BudgetExceeded as error:
+            raise ConditionError(str(error)) from None
         except KeyError as error:
             raise ConditionError(f"key {error} not found") from None
         except Exception as error:  # bad image data must not end the run
@@ -233,6 +245,10 @@ def _check(node: ast.AST) -> None:
             raise ConditionError("keyword arguments are not allowed")
         for arg in node.args:
             _check(arg)
+            if isinstance(func, ast.Attribute) and func.attr in REVERSE_SEARCHES:
+                known = _static(arg)
+                if known and known[0] == "seq" and known[1] > MAX_REVERSE_ARGUMENT:
+                    raise ConditionError(_long_reverse(func.attr))
         return
     if isinstance(node, ast.BinOp):
         if type(node.op) not in _BINARY:
@@ -296,11 +312,13 @@ def _static(node: ast.AST) -> tuple[str, int] | None:
 class _Run:
     """One evaluation: the interpreter over a tree :func:`_check` accepted."""
 
-    def __init__(self, image: object, metadata_set: frozenset[str]) -> None:
+    def __init__(self, image: object, metadata_set: frozenset[str], budget: Budget) -> None:
         self.image = image
         self.metadata_set = metadata_set
+        self.budget = budget
 
     def eval(self, node: ast.AST) -> Any:
+        self.budget.charge(1)
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.Name):  # only metadata_set gets here
@@ -321,11 +339,12 @@ class _Run:
         if isinstance(node, ast.UnaryOp):
             return _UNARY[type(node.op)](self.eval(node.operand))
         if isinstance(node, ast.BinOp):
-            return _binary(node.op, self.eval(node.left), self.eval(node.right))
+            return _binary(self.budget, node.op, self.eval(node.left), self.eval(node.right))
         if isinstance(node, ast.Compare):
             left = self.eval(node.left)
             for op, comparator in zip(node.ops, node.comparators, strict=True):
                 right = self.eval(comparator)
+                self.budget.charge(cost.compare_cost(self.budget, op, left, right))
                 if not _COMPARE[type(op)](left, right):
                     return False
                 left = right
@@ -336,6 +355,8 @@ class _Run:
             container, key = self.eval(node.value), self.eval(node.slice)
             if type(container) not in (str, list, tuple, dict, MappingProxyType):
                 raise ConditionError(f"{type(container).__name__} cannot be subscripted")
+            sliced = isinstance(key, slice)
+            self.budget.charge(cost.size(container) if sliced else self.budget.weight(key))
             return _value(container[key], "subscript")
         if isinstance(node, ast.Slice):
             parts = (node.lower, node.upper, node.step)
@@ -345,11 +366,14 @@ class _Run:
         if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
             items = [self.eval(element) for element in node.elts]
             kind: type = {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)]
+            hashed = sum(map(self.budget.weight, items)) if kind is set else 0
+            self.budget.charge(len(items) + hashed)
             return kind(items)
         if isinstance(node, ast.Dict):
-            return {
-                self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values, strict=True) if k
-            }
+            both = zip(node.keys, node.values, strict=True)
+            pairs = [(self.eval(k), self.eval(v)) for k, v in both if k]
+            self.budget.charge(len(pairs) + sum(self.budget.weight(k) for k, _ in pairs))
+            return dict(pairs)
         raise ConditionError(f"{type(node).__name__} cannot be evaluated")  # unreachable
 
     def call(self, node: ast.Call) -> Any:
@@ -360,6 +384,9 @@ class _Run:
         receiver, name = self.eval(node.func.value), node.func.attr
         if name not in METHODS.get(type(receiver), frozenset()):
             raise ConditionError(f"method {name!r} of {type(receiver).__name__} is not allowed")
+        if name in REVERSE_SEARCHES and args and len(str(args[0])) > MAX_REVERSE_ARGUMENT:
+            raise ConditionError(_long_reverse(name))
+        self.budget.charge(cost.call_cost(self.budget, receiver, name, args))
         if name == "replace" and len(args) > 1 and type(args[0]) is type(args[1]) is str:
             hits = receiver.count(args[0])  # checked before building the string
             if len(args) > 2 and type(args[2]) is int and args[2] >= 0:
@@ -368,7 +395,11 @@ class _Run:
         return _value(_sized(getattr(receiver, name)(*args)), f"{name}()")
 
 
-def _binary(op: ast.operator, left: Any, right: Any) -> Any:
+def _long_reverse(name: str) -> str:
+    return f"argument of {name}() longer than {MAX_REVERSE_ARGUMENT} characters"
+
+
+def _binary(budget: Budget, op: ast.operator, left: Any, right: Any) -> Any:
     """Apply ``op``, refusing the results that would eat memory or CPU."""
     if isinstance(op, ast.Mod) and isinstance(left, (str, bytes)):
         raise ConditionError("string formatting with '%' is not allowed")
@@ -382,6 +413,7 @@ def _binary(op: ast.operator, left: Any, right: Any) -> Any:
             # k**3 elements from a few characters; scalars cost only memory.
             if not isinstance(seq, str) and any(type(x) not in _SCALARS for x in seq):
                 raise ConditionError("repetition of a sequence of containers")
+    budget.charge(cost.binary_cost(budget, op, left, right))
     return _sized(_BINARY[type(op)](left, right))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from glancesync.model.region import RegionRef
+from glancesync.model.text import PrintableFormatter
 
 LOG = logging.getLogger(__name__)
 
@@ -74,8 +75,10 @@ def _child(
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
+    # Created 0600 before logging opens it: a log may name images and hosts.
+    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     handler = logging.FileHandler(log_path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
     try:
         report = work(region)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pickle
 import re
 from collections.abc import Mapping
@@ -15,12 +16,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from glancesync.config.budget import STEP_BUDGET, Budget
 from glancesync.config.condition import (
     IMAGE_ATTRIBUTES,
+    MAX_SOURCE,
     Condition,
     ConditionError,
     compile_condition,
 )
+from glancesync.config.credentials import Credentials
+from glancesync.config.settings import TargetSettings
+from glancesync.engine.selection import is_selected
+from glancesync.model.image import Image
 
 
 def _props(**values: Any) -> Mapping[str, Any]:
@@ -408,12 +415,14 @@ def _check_total(text: str) -> None:
         assert "\n" not in str(error)
         return
     for image in (PUBLIC_NID, RICH):
+        budget = Budget()
         try:
-            result = condition.evaluate(image, NID)
+            result = condition.evaluate(image, NID, budget)
         except ConditionError as error:
             assert "\n" not in str(error)
         else:
             assert isinstance(result, bool)
+            assert 0 < budget.used <= STEP_BUDGET
 
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -429,3 +438,162 @@ def test_fuzz_any_text(text: str) -> None:
 @given(st.lists(st.sampled_from(TOKENS), max_size=25), st.sampled_from([" ", ""]))
 def test_fuzz_python_tokens(tokens: list[str], separator: str) -> None:
     _check_total(separator.join(tokens))
+
+
+# -- the step budget -----------------------------------------------------------
+
+#: About 100,000 characters built from a short text (ten repetitions).
+HAYSTACK = "(" + "+".join(["'a'*10000"] * 10) + ")"
+
+
+def _quadratic(needle: str) -> str:
+    """The issue's attack: reverse searches of a long haystack, up to 4,000
+    characters of them; in CPython each costs ``len(haystack) * len(needle)``."""
+    term = f"{HAYSTACK}.rfind({needle}) > 0"
+    return " or ".join([term] * (MAX_SOURCE // (len(term) + 4)))
+
+
+def test_quadratic_condition_of_the_issue_is_rejected_at_load() -> None:
+    text = _quadratic("'ab' + 'a' * 9998")
+    assert 3_500 < len(text) <= MAX_SOURCE
+    with pytest.raises(ConditionError, match=r"^argument of rfind\(\) longer than 100 characters$"):
+        compile_condition(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "'x' + image.name.rsplit('" + "_" * 101 + "')[0]",
+        "image.name.rfind('a' * 60 + 'b' * 41) > 0",
+    ],
+)
+def test_long_reverse_search_arguments_are_rejected_at_load(text: str) -> None:
+    with pytest.raises(ConditionError, match="longer than 100 characters"):
+        compile_condition(text)
+
+
+def test_long_reverse_search_argument_known_only_at_run_time() -> None:
+    condition = compile_condition("image.name.rfind(image.name * 10) > 0")
+    with pytest.raises(ConditionError, match=r"^argument of rfind\(\) longer than 100"):
+        condition.evaluate(PUBLIC_BARE, NONE)
+
+
+@pytest.mark.parametrize(
+    "needle", ["image.user_properties['needle']", "image.name[:1] * 99", "image.region[:2]"]
+)
+def test_quadratic_condition_is_stopped_by_the_budget(needle: str) -> None:
+    """A needle the loader cannot see is charged before the search runs."""
+    image = FakeImage(user_properties=_props(needle="ab" + "a" * 98))
+    condition = compile_condition(_quadratic(needle))
+    budget = Budget()
+    with pytest.raises(ConditionError, match=r"^condition needs more than 1000000 steps"):
+        condition.evaluate(image, NONE, budget)
+    # Stopped at the first search, before its work: the charge is its worst case.
+    assert budget.used > STEP_BUDGET
+    assert budget.used < STEP_BUDGET + 100_000 * 101 + 10_000
+
+
+def test_budget_overrun_is_logged_with_target_and_key(caplog: pytest.LogCaptureFixture) -> None:
+    """The overrun takes the path of every condition error: not selected, one line."""
+    condition = compile_condition(_quadratic("image.region[:2]"))
+    target = TargetSettings("edge", Credentials(), metadata_condition=condition)
+    image = Image(id="id-1", name="img\x1b[31m", size=1, region="Spain", visibility="public")
+    with caplog.at_level(logging.WARNING):
+        assert not is_selected(image, target)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("[edge] metadata_condition failed for image ")
+    assert line.endswith("condition needs more than 1000000 steps for one image")
+    assert "\x1b" not in line
+
+
+def test_manual_conditions_use_a_small_part_of_the_budget() -> None:
+    """The budget never gets in the way of real conditions, even on an image
+    with Glance's most properties (128) of the longest values (255)."""
+    full = _props(nid="123", **{f"p{i:03}": "v" * 255 for i in range(127)})
+    image = FakeImage(name="n" * 255, user_properties=full)
+    for text in [*MANUAL, "'v' * 255 in image.user_properties.values()"]:
+        budget = Budget()
+        compile_condition(text).evaluate(image, NID, budget)
+        assert 0 < budget.used < STEP_BUDGET // 10
+
+
+@pytest.mark.parametrize(
+    ("text", "least"),
+    [
+        # Worst cases the meter must charge at least (characters compared).
+        ("image.user_properties['big'].rfind('ab' * 50) > 0", 60_000 * 100),
+        ("image.user_properties['big'].rstrip('yz' * 20) == ''", 60_000 * 40),
+        (
+            "[image.user_properties['big']] * 20 == [image.user_properties['big'] + ''] * 20",
+            20 * 60_000,
+        ),
+        (
+            "(image.user_properties['big'] + 'b') in [image.user_properties['big'] + 'a'] * 20",
+            20 * 60_000,
+        ),
+    ],
+)
+def test_expensive_work_is_charged(text: str, least: int) -> None:
+    budget = Budget(steps=10**12)
+    compile_condition(text).evaluate(RICH, NONE, budget)
+    assert budget.used >= least
+
+
+#: How a generated term reads, and the characters its operation may compare
+#: in CPython for a haystack of ``n`` and a needle of ``m`` characters.
+OPERATIONS = {
+    "rfind": ("{h}.rfind({n})", lambda n, m: n * m),
+    "rsplit": ("len({h}.rsplit({n}))", lambda n, m: n * m),
+    "rstrip": ("len({h}.rstrip({n}))", lambda n, m: n * m),
+    "strip": ("len({h}.strip({n}))", lambda n, m: n * m),
+    "find": ("{h}.find({n})", lambda n, m: n),
+    "count": ("{h}.count({n})", lambda n, m: n),
+    "split": ("len({h}.split({n}))", lambda n, m: n),
+    "replace": ("len({h}.replace({n}, 'x'))", lambda n, m: n),
+    "in": ("({n} in {h})", lambda n, m: n),
+    "equal": ("({n} == {h})", lambda n, m: min(n, m)),
+    "startswith": ("{h}.startswith({n})", lambda n, m: m),
+}
+_PIECE = st.tuples(st.sampled_from("ab_"), st.integers(0, 10_000))
+#: A needle the loader cannot measure: image.name is 'base_ubuntu'.
+_DYNAMIC = {"image.name": 11, "image.name[:1] * 50": 50, "image.name[4:] * 9": 63}
+
+
+def _text(pieces: list[tuple[str, int]]) -> str:
+    return "(" + ("+".join(f"'{c}' * {k}" for c, k in pieces) or "''") + ")"
+
+
+@FUZZ
+@given(
+    st.lists(_PIECE, min_size=1, max_size=10),
+    st.one_of(st.lists(_PIECE, max_size=3), st.sampled_from(sorted(_DYNAMIC))),
+    st.sampled_from(sorted(OPERATIONS)),
+    st.integers(1, 5),
+)
+def test_fuzz_work_stays_under_the_budget(
+    haystack: list[tuple[str, int]], needle: list[tuple[str, int]] | str, name: str, times: int
+) -> None:
+    """Each generated expression is refused, stopped, or finished having been
+    charged at least the worst case of its searches: so a finished evaluation
+    did at most :data:`STEP_BUDGET` steps of work."""
+    shape, worst = OPERATIONS[name]
+    if isinstance(needle, str):
+        m = _DYNAMIC[needle]
+    else:
+        needle, m = _text(needle), sum(k for _, k in needle)
+    term = shape.format(h=_text(haystack), n=needle)
+    text = " + ".join([term] * times)
+    try:
+        condition = compile_condition(text)
+    except ConditionError as error:
+        assert "\n" not in str(error)
+        return
+    budget = Budget()
+    try:
+        condition.evaluate(PUBLIC_BARE, NONE, budget)
+    except ConditionError as error:
+        assert "\n" not in str(error)
+        return
+    n = sum(k for _, k in haystack)
+    assert budget.used >= times * worst(n, m)
+    assert budget.used <= STEP_BUDGET

@@ -16,8 +16,8 @@ import pytest
 from glancesync.config.condition import compile_condition
 from glancesync.config.settings import ChecksumList, Credentials, TargetSettings
 from glancesync.engine.plan import plan_region
-from glancesync.engine.steps import Action, Status
 from glancesync.engine.selection import master_catalog, selected_images
+from glancesync.engine.steps import Action, Status
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
 
