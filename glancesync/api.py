@@ -1,4 +1,5 @@
-"""The ``GlanceSync`` class: the programmer's entry point (seed 002).
+"""The ``GlanceSync`` class: the programmer's entry point (the seed's API; see
+doc/design.rst, "The GlanceSync constructor").
 
 It wires the one-way flow together: configuration, listings through the
 facade, the pure plan, then apply. The CLI is a thin layer on top of it.
@@ -73,7 +74,7 @@ class GlanceSync:
         """Full names of the target's regions, minus ``ignore_regions``.
 
         Master regions come in ``preferable_order`` first; other targets'
-        names are prefixed ``target:`` (decision 12).
+        names are prefixed ``target:`` (doc/design.rst, "Region names in lists").
         """
         return [ref.full for ref in self.region_refs(target, omit_master_region)]
 
@@ -94,8 +95,9 @@ class GlanceSync:
         ``target:`` stands for every region of that target; no names means
         the master target's. An unknown target or region is a usage error:
         nothing is synced. A target whose catalog cannot be read is not: its
-        error is returned and the other regions go on (decision 14). A region
-        named explicitly in such a target is kept, and fails on its own.
+        error is returned and the other regions go on (doc/design.rst, "Exit
+        codes in detail"). A region named explicitly in such a target is kept,
+        and fails on its own.
         """
         refs: list[RegionRef] = []
         failures: list[RegionError] = []
@@ -232,7 +234,7 @@ class GlanceSync:
         """Save the region's image metadata as JSON Lines; return the file.
 
         The file is written under a temporary name and renamed once
-        complete, so a backup is never half-written (decision 22).
+        complete, so a backup is never half-written (doc/design.rst, "Metadata backups").
         """
         ref = self._ref(region)
         directory = Path(path) if path is not None else Path.cwd()

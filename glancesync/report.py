@@ -20,7 +20,10 @@ WATCHED_PROPERTIES = ("nid", "type", "sdc_aware")
 
 
 def status_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    """``status,region,image`` lines from report rows, in their order (decision 3)."""
+    """``status,region,image`` lines from report rows, in their order.
+
+    See doc/design.rst, "The CSV report is only rows".
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     for row in rows:
@@ -44,10 +47,10 @@ def _row(plan: RegionPlan, entry: PlannedImage, with_action: bool) -> dict[str, 
 
 
 def plan_rows(plan: RegionPlan, with_action: bool) -> list[dict[str, Any]]:
-    """The rows of ``--format json`` (decision 11).
+    """The rows of ``--format json`` (doc/design.rst, "The JSON report").
 
     Dry-run rows carry the action and include obsolete-image work; status
-    rows are the selected images only (decision 9).
+    rows are the selected images only (doc/design.rst, "Obsolete images").
     """
     entries: Sequence[PlannedImage] = plan.entries
     if with_action:
@@ -56,7 +59,7 @@ def plan_rows(plan: RegionPlan, with_action: bool) -> list[dict[str, Any]]:
 
 
 def human_size(size: int) -> str:
-    """Sizes in MB of 10**6 bytes (decision 21)."""
+    """Sizes in MB of 10**6 bytes (doc/design.rst, "Units")."""
     return f"{size / 1e6:.1f} MB"
 
 

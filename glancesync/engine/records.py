@@ -22,7 +22,10 @@ BACKUP_SUFFIX = ".bak"
 
 
 def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
-    """The master's properties a region gets (decision 4); AMI keys aside."""
+    """The master's properties a region gets; AMI keys aside.
+
+    See doc/design.rst, "Which properties travel".
+    """
     keys = target.metadata_set or master.properties.keys()
     return {
         key: master.properties[key]
@@ -48,7 +51,9 @@ def new_image_for(master: Image, target: TargetSettings) -> NewImage:
 
 
 def metadata_change(master: Image, region_image: Image, target: TargetSettings) -> MetadataChange:
-    """What makes a same-content region image match the master (decisions 5, 7).
+    """What makes a same-content region image match the master.
+
+    See doc/design.rst, "Removing properties" and "Hidden images".
 
     With ``metadata_set``, the listed properties are made equal, removals
     included. Without it, properties are added and replaced, never removed.
@@ -59,7 +64,8 @@ def metadata_change(master: Image, region_image: Image, target: TargetSettings) 
     set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
     removed: tuple[str, ...] = ()
     if target.metadata_set:
-        # AMI keys follow the AMI rules whatever metadata_set says (decision 4).
+        # AMI keys follow the AMI rules whatever metadata_set says
+        # (doc/design.rst, "Which properties travel").
         kept = wanted.keys() | set(AMI_KEYS)
         removed = tuple(sorted(k for k in target.metadata_set if k in current and k not in kept))
     visibility = master.visibility if region_image.visibility != master.visibility else None
