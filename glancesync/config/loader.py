@@ -15,7 +15,9 @@ target takes its credentials from ``OS_*`` variables when the file gives it
 none, and its region from ``[main] master_region``, ``OS_REGION_NAME`` or its
 cloud, in that order.
 
-The INI reading itself is in :mod:`glancesync.config.ini`.
+Which keys exist, where they go, how each value is parsed and what it
+defaults to is the table in :mod:`glancesync.config.keys`; the INI reading
+itself is in :mod:`glancesync.config.ini`.
 """
 
 from __future__ import annotations
