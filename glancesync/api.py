@@ -96,7 +96,7 @@ class GlanceSync:
         """Full names of the target's regions, minus ``ignore_regions``.
 
         Master regions come in ``preferable_order`` first; other targets'
-        names are prefixed ``target:`` (decision 12).
+        names are prefixed ``target:`` (doc/design.rst, "Region names in lists").
         """
         return [ref.full for ref in self.region_refs(target, omit_master_region)]
 
@@ -119,10 +119,10 @@ class GlanceSync:
         ``target:`` stands for every region of that target; no names means
         the master target's. An unknown target or region is a usage error:
         nothing is synced. A target whose catalog cannot be read is not: its
-        error is returned and the other regions go on (decision 14). A region
-        named explicitly in such a target is kept, and fails on its own.
-        The master region is refused unless *allow_master* (a backup only
-        reads it).
+        error is returned and the other regions go on (doc/design.rst, "Exit
+        codes in detail"). A region named explicitly in such a target is kept,
+        and fails on its own. The master region is refused unless
+        *allow_master* (a backup only reads it).
         """
         refs: list[RegionRef] = []
         failures: list[RegionError] = []
@@ -321,7 +321,11 @@ class GlanceSync:
     def backup_glancemetadata_region(
         self, region: str | RegionRef, path: str | os.PathLike[str] | None = None
     ) -> Path:
-        """Save the region's image metadata as JSON Lines; return the file."""
+        """Save the region's image metadata as JSON Lines; return the file.
+
+        The file is written under a temporary name and renamed once
+        complete, so a backup is never half-written (doc/design.rst, "Metadata backups").
+        """
         ref = self._ref(region)
         directory = Path(path) if path is not None else Path.cwd()
         return write_backup(self.get_images_region(ref), directory, ref.file_stem)

@@ -67,7 +67,10 @@ exit codes: 0 all good; 1 a region failed or an image is in an error status
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is a single line (decision 16)."""
+    """argparse, but a usage error is a single line.
+
+    See doc/design.rst, "One-line errors mean one line".
+    """
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"glancesync: error: {message}\n")
@@ -173,7 +176,10 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def _split_arguments(args: argparse.Namespace) -> tuple[list[str], list[str]]:
-    """Regions and overrides may come in any order after --config (decision 19)."""
+    """Regions and overrides may come in any order after --config.
+
+    See doc/design.rst, "Overrides and regions on the command line".
+    """
     if args.config is None:
         return list(args.regions), []
     words = [*args.config, *args.regions]

@@ -28,7 +28,8 @@ def status_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     formula gets a leading ``'`` (:func:`~glancesync.model.text.csv_cell`),
     and a cell holding a carriage return or a line feed is quoted. The
     writer quotes the characters of its line terminator only, so it is given
-    CR LF, and each line then ends with LF, as it always has.
+    CR LF, and each line then ends with LF, as it always has (doc/design.rst,
+    "The CSV report is only rows").
     """
     lines = []
     for row in rows:
@@ -55,10 +56,10 @@ def _row(plan: RegionPlan, entry: PlannedImage, with_action: bool) -> dict[str, 
 
 
 def plan_rows(plan: RegionPlan, with_action: bool) -> list[dict[str, Any]]:
-    """The rows of ``--format json`` (decision 11).
+    """The rows of ``--format json`` (doc/design.rst, "The JSON report").
 
     Dry-run rows carry the action and include obsolete-image work; status
-    rows are the selected images only (decision 9).
+    rows are the selected images only (doc/design.rst, "Obsolete images").
     """
     entries: Sequence[PlannedImage] = plan.entries
     if with_action:
@@ -84,7 +85,7 @@ def _retire_row(plan: RegionPlan, step: Retirement, with_action: bool) -> dict[s
 
 
 def human_size(size: int) -> str:
-    """Sizes in MB of 10**6 bytes (decision 21)."""
+    """Sizes in MB of 10**6 bytes (doc/design.rst, "Units")."""
     return f"{size / 1e6:.1f} MB"
 
 

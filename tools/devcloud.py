@@ -32,10 +32,15 @@ region_name that clouds.yaml does not list),
 glancesync.conf and env.sh (`. <state>/env.sh` sets OS_CLIENT_CONFIG_FILE and
 GLANCESYNC_CONFIG). On failure, read <state>/NAME/uwsgi.log and the service log there.
 
-Design notes (details in shared/notes/real-openstack-facts.md, "P" = pitfall number):
-* Glance 33 cannot run standalone (P1): both services run under uWSGI with flags
-  `Connection: close` (P2) and a large chunked-input limit (P6).
-* Servers are spawned directly (no shell), so the recorded pid is the uWSGI master (P12);
+Design notes (each works around a behaviour of the real servers that was hit):
+* Glance 33 no longer runs standalone (`glance-api` exits 1): both services run under
+  uWSGI. Every server adds `Connection: close`, because uWSGI's --http-socket neither keeps
+  connections alive nor says so, and python-requests' next request on the reused socket
+  gets ECONNRESET. A large --chunked-input-limit, because Glance reads chunked uploads
+  with uwsgi.chunked_read(), which fails on chunks of 1 MiB and more by default (HTTP 500,
+  the image stays queued).
+* Servers are spawned directly (no shell): a shell that backgrounds `cd DIR && cmd` would
+  make the recorded pid its own, not the uWSGI master's;
   `down` only signals pids whose /proc/PID/cwd is the server's own state directory.
 * Prepare steps (db_sync, fernet keys, bootstrap) run in parallel: they need no server.
 * `up` is incremental and re-runnable: venv/.devcloud-installed (hash of the pins),
@@ -364,7 +369,7 @@ def running_pid(state, name):
 
 
 def start_server(state, name):
-    """Spawn uWSGI directly (no shell, own session) so the pid we record is the master (P12)."""
+    """Spawn uWSGI directly (no shell, own session) so the pid we record is the master."""
     pid = running_pid(state, name)
     if pid:
         return pid

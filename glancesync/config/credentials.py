@@ -19,23 +19,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import replace
 
 from glancesync.cloud.cloudsyaml import cloud_region
-from glancesync.config.ini import Entry, as_bool, error, fail, quote
+from glancesync.config.ini import Entry, error, fail, quote
+from glancesync.config.keys import COMMON_KEYS, WAY_KEYS, interface, parsed
 from glancesync.config.settings import Credentials
 from glancesync.model.region import MASTER
-
-#: Keys that choose a way to authenticate; the first one set decides.
-WAY_KEYS: tuple[str, ...] = ("credential", "cloud", "application_credential_id")
-WAY_KEYS += ("application_credential_secret", "user", "password", "keystone_url", "tenant")
-#: Keys that tune every way.
-COMMON_KEYS = ("user_domain_name", "project_domain_name", "interface", "verify", "cacert")
-#: Keys whose value is (or holds) a secret.
-SECRET_KEYS = frozenset({"credential", "password", "application_credential_secret"})
 
 _PASSWORD = ("user", "password", "keystone_url", "tenant")
 _APPLICATION = ("application_credential_id", "application_credential_secret", "keystone_url")
@@ -51,7 +44,6 @@ _ENV_COMMON = {
     "user_domain_name": "OS_USER_DOMAIN_NAME",
     "project_domain_name": "OS_PROJECT_DOMAIN_NAME",
 }
-_INTERFACES = ("public", "internal", "admin")
 _HOW = "set 'credential', 'cloud', or user, password, keystone_url and tenant"
 
 
@@ -106,16 +98,8 @@ def target_credentials(
 
 
 def _common(values: Mapping[str, Entry]) -> Credentials:
-    verify = as_bool(values["verify"]) if "verify" in values else True
-    cacert = os.path.expanduser(values["cacert"].value) if "cacert" in values else None
-    base = Credentials(verify=verify, cacert=cacert)
-    if "interface" in values:
-        base = replace(base, interface=interface(values["interface"]))
-    if "user_domain_name" in values:
-        base = replace(base, user_domain_name=values["user_domain_name"].value)
-    if "project_domain_name" in values:
-        base = replace(base, project_domain_name=values["project_domain_name"].value)
-    return base
+    """The credentials' fields that every way shares, as the file sets them."""
+    return Credentials(**parsed(COMMON_KEYS, values))
 
 
 def _from_environment(
@@ -180,19 +164,26 @@ def _from_environment(
     )
 
 
-def interface(entry: Entry) -> str:
-    """public, internal or admin (``publicURL`` and the like are accepted)."""
-    value = entry.value.strip().lower().removesuffix("url")
-    if value not in _INTERFACES:
-        raise fail(entry, f"not an interface: {quote(entry.value)} (use public, internal or admin)")
-    return value
-
-
 def auth_url(entry: Entry) -> str:
-    """An http(s) Keystone URL; ``/v2.0`` at its end becomes ``/v3``."""
+    """An http(s) Keystone URL; ``/v2.0`` at its end becomes ``/v3``.
+
+    The URL is split here as the client libraries will split it, so that a
+    bad host or port is this one line now, not a traceback at the first
+    request. The message never quotes the URL: it may hold a password.
+    """
     url = entry.value.strip()
     if not re.match(r"https?://[^\s/]", url, re.IGNORECASE) or re.search(r"\s", url):
         raise fail(entry, "not an http:// or https:// URL")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        netloc = url.split("/", 3)[2]
+        if "[" in netloc or "]" in netloc:
+            raise fail(entry, "not a valid URL: bad IPv6 address in [ ]") from None
+        raise fail(entry, "not a valid URL: the port is not a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise fail(entry, "not a valid URL: no host name")
     return re.sub(r"/v2\.0/?$", "/v3", url)
 
 

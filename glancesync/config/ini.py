@@ -87,14 +87,16 @@ def as_bool(entry: Entry) -> bool:
         raise fail(entry, f"not a boolean: {quote(entry.value)} (use true or false)") from None
 
 
-def as_int(entry: Entry, minimum: int) -> int:
-    """A whole number no smaller than *minimum*."""
+def as_int(entry: Entry, minimum: int, maximum: int | None = None) -> int:
+    """A whole number no smaller than *minimum* (and no larger than *maximum*)."""
     try:
         value = int(entry.value.strip())
     except ValueError:
         value = minimum - 1
     if value < minimum:
         raise fail(entry, f"not a whole number >= {minimum}: {quote(entry.value)}")
+    if maximum is not None and value > maximum:
+        raise fail(entry, f"not a whole number <= {maximum}: {quote(entry.value)}")
     return value
 
 

@@ -15,7 +15,9 @@ target takes its credentials from ``OS_*`` variables when the file gives it
 none, and its region from ``[main] master_region``, ``OS_REGION_NAME`` or its
 cloud, in that order.
 
-The INI reading itself is in :mod:`glancesync.config.ini`.
+Which keys exist, where they go, how each value is parsed and what it
+defaults to is the table in :mod:`glancesync.config.keys`; the INI reading
+itself is in :mod:`glancesync.config.ini`.
 """
 
 from __future__ import annotations
@@ -24,35 +26,35 @@ import difflib
 import logging
 import os
 import re
-import uuid
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Protocol
 
-from glancesync.config.condition import Condition, compile_condition
-from glancesync.config.credentials import COMMON_KEYS, SECRET_KEYS, WAY_KEYS, target_credentials
+from glancesync.config.credentials import target_credentials
 from glancesync.config.ini import (
     DEFAULT_SECTION,
     OVERRIDE_ORIGIN,
     Entry,
     Sections,
     apply_overrides,
-    as_bool,
-    as_int,
-    as_list,
-    as_positive,
     error,
     fail,
     parse,
     quote,
 )
-from glancesync.config.settings import (
-    DEFAULT_CACHE_SIZE_MB,
-    TRANSFER_MODES,
-    ChecksumList,
-    Settings,
-    TargetSettings,
+from glancesync.config.keys import (
+    ALIASES,
+    BY_NAME,
+    MAIN_KEYS,
+    SECRET_KEYS,
+    SELECT,
+    TARGET_KEYS,
+    WAY_KEYS,
+    parsed,
 )
+from glancesync.config.keys import transfer as transfer_mode
+from glancesync.config.settings import Settings, TargetSettings
 from glancesync.model.errors import UsageError
 from glancesync.model.region import MASTER, RegionRef
 from glancesync.model.text import one_line
@@ -64,27 +66,10 @@ MAIN_SECTION = "main"
 
 LOG = logging.getLogger(__name__)
 
-MAIN_KEYS = (
-    "master_region", "preferable_order", "max_children", "log_dir", "lock_file",
-    "cache_dir", "cache_size_mb", "max_uploads_per_region",
-)  # fmt: skip
-TARGET_KEYS = WAY_KEYS + COMMON_KEYS + (
-    "ignore_regions", "forcesyncs", "metadata_condition", "metadata_set",
-    "replace", "rename", "dontupdate", "only_tenant_images", "support_obsolete_images",
-    "obsolete_syncprops", "list_images_timeout", "images_dir", "transfer",
-    "replace_protected",
-)  # fmt: skip
-#: Other names accepted for target keys (openstack's names, the seed's typos).
-ALIASES = {
-    "username": "user",
-    "auth_url": "keystone_url",
-    "project": "tenant",
-    "project_name": "tenant",
-    "forcesync": "forcesyncs",
-    "images_path": "images_dir",
-}
-_CHECKSUM = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}|[0-9a-f]{128}")
-_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+#: The keys of one target that feed its TargetSettings (credentials aside).
+_SELECT_KEYS = tuple(key for key in TARGET_KEYS if BY_NAME[key].role == SELECT)
+#: Keys that a clouds.yaml target does not use: its entry decides TLS.
+_CLOUD_IGNORES = ("verify", "cacert")
 _BAD_TARGET_NAME = re.compile(r"[\s:]|^$")
 
 
@@ -112,9 +97,13 @@ def load_settings(
     sections = parse(text, origin) if text is not None else {}
     apply_overrides(sections, overrides)
     loader = _Loader(sections, origin, env)
-    settings = loader.settings()  # an error is then the only line printed (decision 16)
+    # Warnings only once all is valid: an error is then the only line printed
+    # (doc/design.rst, "One-line errors mean one line").
+    settings = loader.settings()
     if others_can_read and loader.holds_secrets():
         LOG.warning("%s is readable by group or others and holds passwords: chmod 600 it", origin)
+    for message in loader.warnings():
+        LOG.warning("%s", message)
     return settings
 
 
@@ -151,15 +140,37 @@ def _read_source(
     may_be_missing = source is None and not env.get(CONFIG_ENV)
     path = os.fsdecode(source) if source is not None else env.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH
     try:
-        with open(path, encoding="utf-8") as stream:
-            others_can_read = bool(os.fstat(stream.fileno()).st_mode & 0o044)
-            return stream.read(), path, others_can_read
+        # Opened without blocking, so that a FIFO with no writer cannot hang
+        # the run: it is refused below, as is anything but a regular file.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise error(f"cannot read: not a regular file ({_file_kind(mode)})", path)
+            os.set_blocking(fd, True)
+            stream = open(fd, encoding="utf-8")  # noqa: SIM115 - closed by the with below
+        except BaseException:
+            os.close(fd)
+            raise
+        with stream:
+            return stream.read(), path, bool(mode & 0o044)
     except FileNotFoundError:
         if may_be_missing:
             return None, None, False
         raise error("configuration file not found", path) from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise error(f"cannot read: {_reason(err)}", path) from None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a file")
 
 
 def _reason(err: Exception) -> str:
@@ -174,7 +185,6 @@ class _Loader:
     def __init__(self, sections: Sections, origin: str | None, env: Mapping[str, str]) -> None:
         self.origin = origin
         self.env = env
-        self.conditions: dict[str, Condition] = {}
         self.main = _canonical(MAIN_SECTION, sections.pop(MAIN_SECTION, {}))
         self.defaults = _canonical(DEFAULT_SECTION, sections.pop(DEFAULT_SECTION, {}))
         self.targets = {MASTER: _canonical(MASTER, sections.pop(MASTER, {}))}
@@ -196,14 +206,9 @@ class _Loader:
 
     def settings(self) -> Settings:
         main = {key: entry for key, entry in self.main.items() if entry.value}
-        order, log_dir, lock_file, cache_dir = (
-            main.get(k) for k in ("preferable_order", "log_dir", "lock_file", "cache_dir")
-        )
-        max_children = as_int(main["max_children"], 1) if "max_children" in main else 1
-        cache_size_mb = as_int(main["cache_size_mb"], 0) if "cache_size_mb" in main else None
-        uploads = main.get("max_uploads_per_region")
+        values = parsed(MAIN_KEYS, main)
         targets = {name: self._target(name) for name in self.targets}
-        region = main["master_region"].value if "master_region" in main else None
+        region = values.pop("master_region", None)
         region = region or (self.env.get("OS_REGION_NAME") or "").strip()
         region = region or targets[MASTER].credentials.region_name
         if not region:
@@ -212,72 +217,40 @@ class _Loader:
         return Settings(
             master_region=region,
             targets=MappingProxyType(targets),
-            preferable_order=tuple(as_list(order)) if order else (),
-            max_children=max_children,
-            log_dir=os.path.expanduser(log_dir.value) if log_dir else ".",
-            lock_file=os.path.expanduser(lock_file.value) if lock_file else None,
-            cache_dir=os.path.expanduser(cache_dir.value) if cache_dir else None,
-            cache_size_mb=DEFAULT_CACHE_SIZE_MB if cache_size_mb is None else cache_size_mb,
-            max_uploads_per_region=as_int(uploads, 1) if uploads else 1,
             source=self.origin,
+            **values,
         )
+
+    def warnings(self) -> list[str]:
+        """What the file sets that this run will not use, as one-line messages."""
+        ignored = []
+        for name in self.targets:
+            merged = {**self.defaults, **self.targets[name]}
+            values = {key: entry for key, entry in merged.items() if entry.value}
+            if "cloud" in values or (name == MASTER and self._master_cloud(values)):
+                ignored += [f"[{name}] {key}" for key in _CLOUD_IGNORES if key in values]
+        if not ignored:
+            return []
+        where = f"{self.origin}: " if self.origin else ""
+        return [
+            f"{where}{', '.join(ignored)}: ignored for a target authenticated by clouds.yaml; "
+            "set verify or cacert in its clouds.yaml entry"
+        ]
+
+    def _master_cloud(self, values: Mapping[str, Entry]) -> bool:
+        """Whether the master authenticates with $OS_CLOUD (its file sets no way)."""
+        has_way = any(key in values for key in WAY_KEYS)
+        return not has_way and bool((self.env.get("OS_CLOUD") or "").strip())
 
     def _target(self, name: str) -> TargetSettings:
         merged = {**self.defaults, **self.targets[name]}
         values = {key: entry for key, entry in merged.items() if entry.value}
-
-        def checksums(key: str) -> ChecksumList:
-            return _checksums(values[key]) if key in values else ChecksumList()
-
-        def flag(key: str, default: bool = True) -> bool:
-            return as_bool(values[key]) if key in values else default
-
-        def words(key: str) -> frozenset[str]:
-            return frozenset(as_list(values[key])) if key in values else frozenset()
-
-        get = values.get
-        condition, timeout, images_dir = (
-            get("metadata_condition"),
-            get("list_images_timeout"),
-            get("images_dir"),
-        )
-        ignored = get("ignore_regions")
-        forced = get("forcesyncs")
-        transfer = get("transfer")
-        if transfer and transfer.value.strip() not in TRANSFER_MODES:
-            modes = " or ".join(TRANSFER_MODES)
-            raise fail(transfer, f"not a transfer mode: {quote(transfer.value)} (use {modes})")
-        if transfer and transfer.value.strip() == "glance-download" and name != MASTER:
+        transfer = values.get("transfer")
+        if transfer and transfer_mode(transfer) == "glance-download" and name != MASTER:
             message = "glance-download needs the master's Keystone: only for [master]"
             raise fail(transfer, message)
-        return TargetSettings(
-            name=name,
-            credentials=target_credentials(name, values, self.env, self.origin),
-            ignore_regions=tuple(as_list(ignored)) if ignored else (),
-            forcesyncs=_uuids(forced) if forced else frozenset(),
-            metadata_condition=self._condition(condition) if condition else None,
-            metadata_set=words("metadata_set"),
-            replace=checksums("replace"),
-            rename=checksums("rename"),
-            dontupdate=checksums("dontupdate"),
-            only_tenant_images=flag("only_tenant_images"),
-            support_obsolete_images=flag("support_obsolete_images"),
-            obsolete_syncprops=words("obsolete_syncprops"),
-            list_images_timeout=as_positive(timeout) if timeout else 30.0,
-            images_dir=os.path.expanduser(images_dir.value) if images_dir else None,
-            transfer=transfer.value.strip() if transfer else "stream",
-            replace_protected=flag("replace_protected", default=False),
-        )
-
-    def _condition(self, entry: Entry) -> Condition:
-        """The compiled condition; its lines are joined with spaces first."""
-        text = " ".join(entry.value.splitlines())
-        if text not in self.conditions:
-            try:
-                self.conditions[text] = compile_condition(text)
-            except (ValueError, SyntaxError, RecursionError, MemoryError) as err:
-                raise fail(entry, f"invalid condition: {err}") from None
-        return self.conditions[text]
+        credentials = target_credentials(name, values, self.env, self.origin)
+        return TargetSettings(name=name, credentials=credentials, **parsed(_SELECT_KEYS, values))
 
 
 def _canonical(section: str, entries: Mapping[str, Entry]) -> dict[str, Entry]:
@@ -306,28 +279,3 @@ def _unknown_key(key: str, is_main: bool) -> str:
     known = MAIN_KEYS if is_main else (*TARGET_KEYS, *ALIASES)
     close = difflib.get_close_matches(key, known, n=1)
     return f"unknown key; did you mean {quote(close[0])}?" if close else "unknown key"
-
-
-def _checksums(entry: Entry) -> ChecksumList:
-    """Checksums (md5, sha256 or sha512 in hex), and maybe the keyword ``any``."""
-    found: set[str] = set()
-    any_ = False
-    for item in as_list(entry):
-        if item.lower() == "any":
-            any_ = True
-        elif _CHECKSUM.fullmatch(item.lower()):
-            found.add(item.lower())
-        else:
-            hint = "md5, sha256 or sha512 in hex, or 'any'"
-            raise fail(entry, f"not a checksum: {quote(item)} ({hint})")
-    return ChecksumList(frozenset(found), any_)
-
-
-def _uuids(entry: Entry) -> frozenset[str]:
-    """Image ids, normalised to Glance's lower-case dashed form."""
-    ids: set[str] = set()
-    for item in as_list(entry):
-        if not _UUID.fullmatch(item.lower()):
-            raise fail(entry, f"not an image UUID: {quote(item)}")
-        ids.add(str(uuid.UUID(item)))
-    return frozenset(ids)

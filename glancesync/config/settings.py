@@ -2,6 +2,9 @@
 
 Everything here is a frozen value, so a loaded configuration can be shared
 by the planner, the facade and child processes without anyone changing it.
+A field filled by a configuration key is named after the key (or, for the
+ways to authenticate, after Keystone's name for it) and takes its default
+from the key's row in :mod:`glancesync.config.keys`, the one table of keys.
 """
 
 from __future__ import annotations
@@ -11,28 +14,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from glancesync.config.condition import Condition
+from glancesync.config.keys import ChecksumList, default
 
-#: How image data reaches a region: through glancesync, or pulled by the
-#: region's Glance itself (import method glance-download, same Keystone only).
-TRANSFER_MODES = ("stream", "glance-download")
-#: Spool cap when [main] cache_size_mb is not set (MB = 10**6 bytes).
-DEFAULT_CACHE_SIZE_MB = 20_000
-
-
-@dataclass(frozen=True)
-class ChecksumList:
-    """A conflict list (``replace``, ``rename``, ``dontupdate``).
-
-    It holds checksums of region images (md5 or os_hash_value), and may
-    end with the keyword ``any``.
-    """
-
-    checksums: frozenset[str] = frozenset()
-    any: bool = False
-
-    def names(self, checksums: frozenset[str]) -> bool:
-        """Whether one of these checksums is listed explicitly."""
-        return bool(self.checksums & checksums)
+__all__ = ["ChecksumList", "Credentials", "Settings", "TargetSettings"]
 
 
 @dataclass(frozen=True)
@@ -43,19 +27,22 @@ class Credentials:
     credential, or user and password. The secret never shows in ``repr``.
     """
 
-    auth_url: str | None = None
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    project_name: str | None = None
-    user_domain_name: str = "Default"
-    project_domain_name: str = "Default"
-    application_credential_id: str | None = None
-    application_credential_secret: str | None = field(default=None, repr=False)
-    cloud: str | None = None
+    auth_url: str | None = default("keystone_url")
+    username: str | None = default("user")
+    password: str | None = field(default=default("password"), repr=False)
+    project_name: str | None = default("tenant")
+    user_domain_name: str = default("user_domain_name")
+    project_domain_name: str = default("project_domain_name")
+    application_credential_id: str | None = default("application_credential_id")
+    application_credential_secret: str | None = field(
+        default=default("application_credential_secret"), repr=False
+    )
+    cloud: str | None = default("cloud")
+    #: The master's region, from its clouds.yaml entry (no key sets it).
     region_name: str | None = None
-    interface: str = "public"
-    verify: bool = True
-    cacert: str | None = None
+    interface: str = default("interface")
+    verify: bool = default("verify")
+    cacert: str | None = default("cacert")
 
 
 @dataclass(frozen=True)
@@ -64,33 +51,33 @@ class TargetSettings:
 
     name: str
     credentials: Credentials
-    ignore_regions: tuple[str, ...] = ()
-    forcesyncs: frozenset[str] = frozenset()
-    metadata_condition: Condition | None = None
-    metadata_set: frozenset[str] = frozenset()
-    replace: ChecksumList = ChecksumList()
-    rename: ChecksumList = ChecksumList()
-    dontupdate: ChecksumList = ChecksumList()
-    only_tenant_images: bool = True
-    support_obsolete_images: bool = True
-    obsolete_syncprops: frozenset[str] = frozenset()
-    list_images_timeout: float = 30.0
-    images_dir: str | None = None
-    transfer: str = "stream"
+    ignore_regions: tuple[str, ...] = default("ignore_regions")
+    forcesyncs: frozenset[str] = default("forcesyncs")
+    metadata_condition: Condition | None = default("metadata_condition")
+    metadata_set: frozenset[str] = default("metadata_set")
+    replace: ChecksumList = default("replace")
+    rename: ChecksumList = default("rename")
+    dontupdate: ChecksumList = default("dontupdate")
+    only_tenant_images: bool = default("only_tenant_images")
+    support_obsolete_images: bool = default("support_obsolete_images")
+    obsolete_syncprops: frozenset[str] = default("obsolete_syncprops")
+    list_images_timeout: float = default("list_images_timeout")
+    images_dir: str | None = default("images_dir")
+    transfer: str = default("transfer")
     #: Whether ``replace`` may lift the protection of the image it replaces.
-    replace_protected: bool = False
+    replace_protected: bool = default("replace_protected")
     #: What becomes of a copy whose master is gone: keep, hide, deactivate, delete.
-    retire: str = "keep"
+    retire: str = default("retire")
     #: Days after which a hidden or deactivated copy is deleted (None: never).
-    retire_delete_after: float | None = None
+    retire_delete_after: float | None = default("retire_delete_after")
     #: Most copies one region may retire in one run; more retires none.
-    max_retire: int = 5
+    max_retire: int = default("max_retire")
     #: Whether retirement may deactivate or delete a protected copy.
-    retire_protected: bool = False
+    retire_protected: bool = default("retire_protected")
     #: Create copies with the master's id when the region allows it.
-    keep_ids: bool = False
+    keep_ids: bool = default("keep_ids")
     #: Master project id -> this target's project id, for image members.
-    member_projects: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    member_projects: Mapping[str, str] = field(default_factory=lambda: default("member_projects"))
 
 
 @dataclass(frozen=True)
@@ -99,16 +86,17 @@ class Settings:
 
     master_region: str
     targets: Mapping[str, TargetSettings] = field(default_factory=lambda: MappingProxyType({}))
-    preferable_order: tuple[str, ...] = ()
-    max_children: int = 1
-    log_dir: str = "."
-    lock_file: str | None = None
+    preferable_order: tuple[str, ...] = default("preferable_order")
+    max_children: int = default("max_children")
+    log_dir: str = default("log_dir")
+    #: The run lock (None: the runner's default path).
+    lock_file: str | None = default("lock_file")
     #: Where the run's spool of master images lives (None: the temp directory).
-    cache_dir: str | None = None
+    cache_dir: str | None = default("cache_dir")
     #: Spool cap in MB; 0 turns the spool off.
-    cache_size_mb: int = DEFAULT_CACHE_SIZE_MB
+    cache_size_mb: int = default("cache_size_mb")
     #: Uploads run at once inside one region.
-    max_uploads_per_region: int = 1
+    max_uploads_per_region: int = default("max_uploads_per_region")
     #: The file the settings came from, for error messages; None when none.
     source: str | None = None
 

@@ -255,7 +255,8 @@ def _plan_ami(
     An image's own checksum conflict has the last word; only an image whose
     content is fine (missing, or present with the right bytes) gets
     ``pending_ami`` or ``error_ami``. Only real region UUIDs are ever written,
-    and never into another project's image (decision 6).
+    and never into another project's image (doc/design.rst, "Other projects'
+    images are never modified").
     """
     refs = {key: entry.master.properties[key] for key in AMI_KEYS if key in entry.master.properties}
     if not refs or entry.status in (Status.ERROR_CHECKSUM, Status.OK_STALLED_CHECKSUM):

@@ -24,7 +24,10 @@ BACKUP_SUFFIX = ".bak"
 
 
 def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
-    """The master's properties a region gets; AMI keys aside (doc/design.rst)."""
+    """The master's properties a region gets; AMI keys aside.
+
+    See doc/design.rst, "Which properties travel".
+    """
     keys = target.metadata_set or master.properties.keys()
     return {
         key: master.properties[key]
@@ -82,7 +85,8 @@ def metadata_change(
     set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
     removed: tuple[str, ...] = ()
     if target.metadata_set:
-        # AMI keys follow the AMI rules whatever metadata_set says.
+        # AMI keys follow the AMI rules whatever metadata_set says
+        # (doc/design.rst, "Which properties travel").
         kept = wanted.keys() | set(AMI_KEYS)
         removed = tuple(sorted(k for k in target.metadata_set if k in current and k not in kept))
     found = provenance_of(region_image)

@@ -45,7 +45,7 @@ def run_sequential(regions: Sequence[RegionRef], work: RegionWork) -> list[Regio
 
 
 def new_run_dir(log_dir: str | os.PathLike[str]) -> Path:
-    """A fresh ``sync_YYYYmmdd_HHMMSS[_N]`` directory (decision 20).
+    """A fresh ``sync_YYYYmmdd_HHMMSS[_N]`` directory (doc/design.rst, "Where parallel runs log").
 
     ``mkdir`` without ``exist_ok`` is the collision check: two runs in the
     same second get different directories.

@@ -1,8 +1,10 @@
-"""doc/configuration.rst and etc/glancesync.conf.sample cover exactly the code's keys.
+"""doc/configuration.rst and etc/glancesync.conf.sample agree with the table of keys.
 
-In the reference, every key is a definition-list term ``key`` at the start
-of a line, followed by an indented field list: ``:Section:`` for a key,
-``:Alias of:`` for an alias.
+The table is :data:`glancesync.config.keys.KEYS`. In the reference, every
+key is a definition-list term ``key`` at the start of a line, followed by an
+indented field list (``:Section:``, ``:Type:``, ``:Default:``, ``:Example:``
+for a key, ``:Alias of:`` for an alias) and its description, whose first
+sentence is the row's doc line. The sample sets a key only to its default.
 """
 
 from __future__ import annotations
@@ -14,7 +16,19 @@ from pathlib import Path
 import pytest
 
 from glancesync.config import loader as config
-from glancesync.config.loader import ALIASES, MAIN_KEYS, TARGET_KEYS, load_settings
+from glancesync.config.ini import parse
+from glancesync.config.keys import (
+    ALIASES,
+    BY_NAME,
+    KEYS,
+    MAIN,
+    MAIN_KEYS,
+    MAX_CHILDREN_LIMIT,
+    TARGET_KEYS,
+    ChecksumList,
+    Key,
+)
+from glancesync.config.loader import load_settings
 from glancesync.config.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +38,10 @@ _PASSWORD = "user = u\npassword = p\nkeystone_url = https://k.example.org/v3\nte
 
 _TERM = re.compile(r"^``([a-z_]+)``\n((?:[ \t]+.*\n|\n)*)", re.MULTILINE)
 _FIELD = re.compile(r"^[ \t]+:([A-Z][A-Za-z ]*):[ \t]*(.*)$", re.MULTILINE)
+#: A description line: indented by exactly three spaces, not a field.
+_DESCRIPTION = re.compile(r"^   ([^\s:].*)$", re.MULTILINE)
+#: A default that is a value, not the name of something worked out at run time.
+_LITERAL = re.compile(r"``[^`$]*``")
 
 
 def documented() -> dict[str, dict[str, str]]:
@@ -45,12 +63,46 @@ def test_every_key_of_the_code_is_documented_and_nothing_else() -> None:
     assert not in_doc - in_code, f"keys in {REFERENCE.name} that the code does not know"
 
 
-@pytest.mark.parametrize("key", [*MAIN_KEYS, *TARGET_KEYS])
-def test_each_key_has_its_section_type_default_and_example(key: str) -> None:
-    fields = documented()[key]
+def descriptions() -> dict[str, str]:
+    """Term -> its description, lines joined."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    return {
+        match.group(1): " ".join(_DESCRIPTION.findall(match.group(2)))
+        for match in _TERM.finditer(text)
+    }
+
+
+def rendered(default: object) -> str | None:
+    """How the reference states *default*; None when it is worked out at run time."""
+    if default is None:
+        return None
+    if isinstance(default, bool):
+        return "``true``" if default else "``false``"
+    if isinstance(default, float):
+        return f"``{default:g}``"
+    if isinstance(default, (int, str)):
+        return f"``{default}``"
+    assert default in ((), frozenset(), ChecksumList()) or default == {}, default
+    return "empty"
+
+
+@pytest.mark.parametrize("key", KEYS, ids=lambda key: key.name)
+def test_each_key_has_the_tables_section_type_default_and_doc_line(key: Key) -> None:
+    fields = documented()[key.name]
     assert {"Section", "Type", "Default", "Example"} <= set(fields), fields
-    expected = "[main]" if key in MAIN_KEYS else "[DEFAULT] or a target"
-    assert fields["Section"] == expected
+    assert fields["Section"] == ("[main]" if key.section == MAIN else "[DEFAULT] or a target")
+    assert key.kind in fields["Type"]
+    stated = fields["Default"].split(" (")[0].rstrip(",;")
+    expected = rendered(key.default)
+    if expected is None:
+        assert not _LITERAL.fullmatch(stated), f"{key.name}: the table has no default"
+    else:
+        assert stated == expected
+    assert descriptions()[key.name].startswith(key.doc)
+
+
+def test_the_bound_of_max_children_is_documented() -> None:
+    assert f"from 1 to {MAX_CHILDREN_LIMIT}" in documented()["max_children"]["Type"]
 
 
 @pytest.mark.parametrize("alias", sorted(ALIASES))
@@ -95,6 +147,16 @@ def test_every_alias_is_mentioned_in_the_sample() -> None:
 def test_the_sample_holds_no_unknown_key() -> None:
     unknown = _sample_keys() - {*MAIN_KEYS, *TARGET_KEYS, *ALIASES}
     assert not unknown
+
+
+def test_the_sample_sets_keys_only_to_their_defaults() -> None:
+    """The sample claims to show every default: a value it sets must be that default."""
+    sections = parse(SAMPLE.read_text(encoding="utf-8"), str(SAMPLE))
+    for entries in sections.values():
+        for name, entry in entries.items():
+            key = BY_NAME[ALIASES.get(name, name)]
+            if key.default is not None and key.parse is not None:
+                assert key.parse(entry) == key.default, f"[{entry.section}] {name}"
 
 
 def test_the_sample_loads_as_it_stands() -> None:

@@ -1,5 +1,6 @@
 """Faults on real servers: each test says what must hold afterwards, in every region
-(snapshot), the exit code, the report, and that the next run converges (issue 5).
+(snapshot), the exit code, the report, and that the next run converges (the table
+in doc/reliability.rst, "What survives what").
 
 RegionProxy is RegionThree's Glance behind test/fault/proxy.py; RegionQuota is a
 Glance with a 1 MB storage quota. The generated config ignores both, so a run

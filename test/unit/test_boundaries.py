@@ -2,7 +2,7 @@
 
 Everything else (config, engine, transfer, runner, report, cli) works on our
 own values, so it can be read and tested without a cloud; see doc/design.rst,
-"Only the cloud room knows OpenStack".
+"Only ``cloud/`` talks to OpenStack".
 """
 
 from __future__ import annotations

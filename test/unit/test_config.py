@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glancesync.config import loader as config
-from glancesync.config.loader import ALIASES, MAIN_KEYS, TARGET_KEYS, check_targets, load_settings
+from glancesync.config.keys import ALIASES, MAIN_KEYS, TARGET_KEYS
+from glancesync.config.loader import check_targets, load_settings
 from glancesync.config.settings import ChecksumList, Credentials, Settings
 from glancesync.model.errors import ConfigError, UsageError
 
@@ -529,6 +530,33 @@ def test_unknown_cloud(clouds_yaml: dict[str, str], capfd: pytest.CaptureFixture
     assert capfd.readouterr() == ("", "")
     err = load_error("[main]\nmaster_region = R\n", environ={**clouds_yaml, "OS_CLOUD": "nosuch"})
     assert (err.section, err.key, err.path) == ("master", "OS_CLOUD", "environment")
+
+
+def test_tls_keys_of_a_cloud_target_are_reported_once_as_ignored(
+    clouds_yaml: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    text = f"{BASE}[DEFAULT]\nverify = false\n[c]\ncloud = gs-test-noregion\ncacert = /ca.pem\n"
+    text += "[d]\ncloud = gs-test-noregion\n"
+    with caplog.at_level(logging.WARNING):
+        settings = load(text, environ=clouds_yaml)
+    assert settings.targets["c"].credentials.cloud == "gs-test-noregion"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "<stream>: [c] verify, [c] cacert, [d] verify: ignored for a target authenticated by "
+        "clouds.yaml; set verify or cacert in its clouds.yaml entry"
+    ]
+
+
+def test_tls_keys_of_the_master_on_os_cloud_are_reported_as_ignored(
+    clouds_yaml: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    environ = {**clouds_yaml, "OS_CLOUD": "gs-test-cloud"}
+    with caplog.at_level(logging.WARNING):
+        load("[master]\nverify = false\n", environ=environ)
+        load("[master]\ninterface = internal\n", environ=environ)
+        load(f"{BASE}verify = false\n", environ=environ)  # a password target: used
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].startswith("<stream>: [master] verify: ignored")
 
 
 # --- errors ----------------------------------------------------------------------------
