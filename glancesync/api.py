@@ -184,7 +184,9 @@ class GlanceSync:
         """The master's syncable images, read once per instance."""
         if self._catalog is None:
             images = self.facade.list_images(self.master_region)
-            catalog = master_catalog(images, self.facade.project_id(MASTER))
+            catalog = master_catalog(
+                images, self.facade.project_id(MASTER), self.master_region.full
+            )
             for warning in catalog.warnings:
                 LOG.warning("%s", warning)
             self._catalog = catalog

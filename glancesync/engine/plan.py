@@ -97,9 +97,12 @@ def plan_region(
     if adopt:
         return adoption_plan(region, entries, project_id, catalog.warnings)
     claimed = {e.region_image.id for e in (*entries, *obsolete) if e.region_image is not None}
+    # A copy holding the bytes of a master image of its name is not gone.
+    listed = {i.name: i for i in (*catalog.images, *catalog.obsolete)}
+    claimed |= {i.id for i in present if i.name in listed and i.same_content(listed[i.name])}
     retiring = plan_retirements(
         (i for i in present if i.id not in claimed),
-        master_region=next((i.region for i in catalog.by_id.values()), ""),
+        master_region=catalog.region,
         kept_ids=kept_master_ids(catalog, selected),
         trustworthy=_distrust(catalog, target, selection_failed),
         target=target,

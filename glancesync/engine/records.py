@@ -14,7 +14,7 @@ from glancesync.config.settings import TargetSettings
 from glancesync.engine.sharing import MemberChange
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import AMI_KEYS, Image
-from glancesync.model.provenance import MEMBERS, members_value, provenance_of, stamp
+from glancesync.model.provenance import MEMBERS, PREFIX, members_value, provenance_of, stamp
 from glancesync.model.values import frozen
 
 #: The suffix of a region image set aside by the ``rename`` rule.
@@ -127,12 +127,16 @@ def rename_change(old: Image, target: TargetSettings) -> MetadataChange:
     """Turn the region's old image into ``NAME.old``: private, answering to nothing.
 
     Its properties that are in ``metadata_set`` become ``PROP.bak`` so that
-    selection rules and users no longer take it for the current image.
+    selection rules and users no longer take it for the current image
+    (doc/design.rst, "Renamed images").
     """
     moved = {k: old.properties[k] for k in sorted(target.metadata_set) if k in old.properties}
+    # Set aside, it is no copy of anything any more: it loses its provenance,
+    # so that it is the region's own and never retired.
+    bookkeeping = tuple(sorted(k for k in old.raw if k.startswith(PREFIX)))
     return MetadataChange(
         name=old.name + RENAMED_SUFFIX,
         visibility="private" if old.visibility != "private" else None,
         set_properties=frozen({k + BACKUP_SUFFIX: v for k, v in moved.items()}),
-        remove_properties=tuple(moved),
+        remove_properties=tuple(moved) + bookkeeping,
     )

@@ -33,9 +33,13 @@ class MasterCatalog:
     #: Every active image of our project, by id: AMI references resolve here.
     by_id: Mapping[str, Image] = field(default_factory=lambda: MappingProxyType({}))
     warnings: tuple[str, ...] = ()
+    #: The master region's name, which provenance records.
+    region: str = ""
 
 
-def master_catalog(images: Iterable[Image], project_id: str | None) -> MasterCatalog:
+def master_catalog(
+    images: Iterable[Image], project_id: str | None, region: str = ""
+) -> MasterCatalog:
     """Leave out what must never be synced from the master's listing.
 
     Duplicated names are left out entirely: with two candidates there is no
@@ -60,6 +64,7 @@ def master_catalog(images: Iterable[Image], project_id: str | None) -> MasterCat
         obsolete=tuple(i for i in unique if i.name.endswith(OBSOLETE_SUFFIX)),
         by_id=MappingProxyType({image.id: image for image in usable}),
         warnings=warnings,
+        region=region,
     )
 
 

@@ -31,6 +31,10 @@ image_state = st.fixed_dictionaries(
         "protected": st.booleans(),
         "nid": st.sampled_from([None, "1", "2"]),
         "foreign": st.booleans(),
+        "min_ram": st.sampled_from([0, 512]),
+        "tags": st.sampled_from([(), ("x",)]),
+        #: A copy made by glancesync from a master image that is gone.
+        "stamped": st.booleans(),
     }
 )
 conflict_rule = st.sampled_from([ChecksumList(), ChecksumList(any=True)])
@@ -42,12 +46,21 @@ target_rules = st.fixed_dictionaries(
         "replace_protected": st.booleans(),
         "metadata_set": st.sampled_from([frozenset(), frozenset({"nid"})]),
         "obsolete_syncprops": st.sampled_from([frozenset(), frozenset({"nid"})]),
+        "retire": st.sampled_from(["keep", "hide", "deactivate", "delete"]),
+        "max_retire": st.sampled_from([1, 5]),
+        "retire_protected": st.booleans(),
     }
 )
 
 
 def _add(cloud: MemoryCloud, region: str, state: dict[str, Any], can_be_foreign: bool) -> None:
     props = {"nid": state["nid"]} if state["nid"] else {}
+    if can_be_foreign and state["stamped"]:
+        props.update(
+            glancesync_source_id="id-of-a-gone-image",
+            glancesync_source_region="RegionOne",
+            glancesync_source_hash="md5:00",
+        )
     owner = "p-someone-else" if can_be_foreign and state["foreign"] else PROJECTS["master"]
     cloud.add(
         region,
@@ -56,6 +69,8 @@ def _add(cloud: MemoryCloud, region: str, state: dict[str, Any], can_be_foreign:
         owner=owner,
         visibility=state["visibility"],
         protected=state["protected"],
+        min_ram=state["min_ram"],
+        tags=list(state["tags"]),
         **props,
     )
 
@@ -81,6 +96,13 @@ def expected_writes(plan: RegionPlan) -> Counter[tuple[str, str]]:
             if not entry.change.is_empty():
                 writes["update", old.name] += 1
             writes["delete", old.name] += 1
+    for step in plan.retirements:
+        if not step.change.is_empty():
+            writes["update", step.image.name] += 1
+        if step.deactivate:
+            writes["deactivate", step.image.name] += 1
+        if step.delete:
+            writes["delete", step.image.name] += 1
     return writes
 
 
@@ -123,3 +145,4 @@ def test_sync_writes_exactly_what_dry_run_listed(
     # What the sync did, a second plan no longer asks for.
     again = sync().plan_region("RegionTwo")
     assert all(e.action is Action.NONE for e in (*again.entries, *again.obsolete))
+    assert again.retirements == ()
