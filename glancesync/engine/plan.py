@@ -97,9 +97,13 @@ def plan_region(
     if adopt:
         return adoption_plan(region, entries, project_id, catalog.warnings)
     claimed = {e.region_image.id for e in (*entries, *obsolete) if e.region_image is not None}
-    # A copy holding the bytes of a master image of its name is not gone.
-    listed = {i.name: i for i in (*catalog.images, *catalog.obsolete)}
-    claimed |= {i.id for i in present if i.name in listed and i.same_content(listed[i.name])}
+    # A region NAME_obsolete holding the bytes of the master's NAME_obsolete is not gone.
+    obsolete_by_name = {i.name: i for i in catalog.obsolete}
+    claimed |= {
+        i.id
+        for i in present
+        if i.name in obsolete_by_name and i.same_content(obsolete_by_name[i.name])
+    }
     retiring = plan_retirements(
         (i for i in present if i.id not in claimed),
         master_region=catalog.region,
