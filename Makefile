@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEVCLOUD := $(PYTHON) tools/devcloud.py
+DEVCLOUD := $(PYTHON) -m tools.devcloud
 
 .PHONY: venv lint unit test cloud-up cloud-down cloud-status demo docs clean
 
