@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEVCLOUD := $(PYTHON) tools/devcloud.py
+DEVCLOUD := $(PYTHON) -m tools.devcloud
 
-.PHONY: venv lint unit test cloud-up cloud-down cloud-status demo docs clean
+.PHONY: venv lint unit test cloud-up cloud-down cloud-status demo bench docs clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test: venv lint cloud-up
 
 demo: venv cloud-up
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python tools/demo.py
+
+# The benchmark's smoke run (doc/performance.rst; the full run: .venv/bin/python -m bench).
+bench: venv cloud-up
+	$(BIN)/python -m bench --quick
 
 docs: venv
 	$(BIN)/sphinx-build -W -q -b html doc doc/_build/html

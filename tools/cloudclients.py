@@ -1,27 +1,23 @@
-"""Direct clients of the local cloud (tools/devcloud.py), for tests, benchmarks and the demo.
+"""Direct clients of the local cloud (tools/devcloud), for tests, benchmarks and the demo.
 
 They talk to Keystone and Glance without glancesync, so that what they
-arrange and check does not depend on the code under test.
+arrange and check does not depend on the code under test. Addresses and
+accounts come from the running cloud's layout (tools/devcloud/topology.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-#: Credentials the local cloud creates: cloud -> (auth_url, user, password, project).
-AUTH = {
-    "master": ("http://127.0.0.1:5000/v3", "admin", "adminpass", "admin"),
-    "other": ("http://127.0.0.1:5001/v3", "admin", "otherpass", "admin"),
-    "user2": ("http://127.0.0.1:5000/v3", "user2", "user2pass", "demo2"),
-}
+from tools.devcloud import topology
 
 
-def session_for(cloud: str) -> Any:
-    """A keystoneauth session as ``cloud``'s user, in the Default domain."""
+def session_for(cloud: str, layout: topology.Layout | None = None) -> Any:
+    """A keystoneauth session as ``cloud``'s user (``master``, ``other``, ``user2``...)."""
     from keystoneauth1 import session
     from keystoneauth1.identity import v3
 
-    url, user, password, project = AUTH[cloud]
+    url, user, password, project = (layout or topology.load()).account(cloud)
     auth = v3.Password(
         auth_url=url,
         username=user,

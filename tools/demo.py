@@ -19,13 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tools.cloudclients import glance_for, session_for  # noqa: E402
+from tools.devcloud import topology  # noqa: E402
 
-STATE = Path(os.environ.get("DEVCLOUD_STATE", ROOT / ".devcloud"))
+STATE = Path(topology.default_state())
 CONFIG = STATE / "glancesync.conf"
 
 
 def master_client() -> Any:
-    return glance_for(session_for("master"), "RegionOne")
+    return glance_for(session_for("master", topology.load(str(STATE))), topology.MASTER_REGION)
 
 
 def ensure(client: Any, name: str, size: int, **fields: object) -> str:
@@ -86,9 +87,10 @@ def main() -> None:
     seed()
     print("Master RegionOne holds demo_ubuntu, demo_centos, demo_private_notes (private)")
     print("and an AMI triplet (demo_ami -> demo_kernel, demo_ramdisk).\n")
-    sync("--show-status", "RegionTwo", "RegionThree", "other:OtherOne")
-    sync("RegionTwo", "RegionThree", "other:OtherOne")
-    sync("--show-status", "RegionTwo", "RegionThree", "other:OtherOne")
+    targets = [topology.sync_name(region) for region in topology.TARGET_REGIONS]
+    sync("--show-status", *targets)
+    sync(*targets)
+    sync("--show-status", *targets)
 
 
 if __name__ == "__main__":

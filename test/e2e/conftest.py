@@ -21,23 +21,21 @@ from typing import Any
 
 import pytest
 
-from tools.cloudclients import AUTH, glance_for, session_for
+from tools.cloudclients import glance_for, session_for
+from tools.devcloud import topology
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE = Path(os.environ.get("DEVCLOUD_STATE", ROOT / ".devcloud"))
-REGIONS = {
-    "RegionOne": "master",
-    "RegionTwo": "master",
-    "RegionThree": "master",
-    "OtherOne": "other",
-}
+STATE = Path(topology.default_state())
+#: region -> the cloud whose admin sees it: every region holding data, master first.
+REGIONS = topology.DATA_REGIONS
 
 
 class Glance:
     """Direct Glance access for arranging and checking region state."""
 
     def __init__(self) -> None:
-        self._sessions = {name: session_for(name) for name in AUTH}
+        layout = topology.load(str(STATE))
+        self._sessions = {name: session_for(name, layout) for name in topology.ACCOUNTS}
         self._clients: dict[tuple[str, str], Any] = {}
 
     def client(self, region: str, as_user: str | None = None) -> Any:
@@ -176,7 +174,8 @@ def _merge_sections(text: str) -> str:
 
 def _cloud_is_up() -> bool:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "devcloud.py"), "--state", str(STATE), "status"],
+        [sys.executable, "-m", "tools.devcloud", "--state", str(STATE), "status"],
+        cwd=ROOT,
         capture_output=True,
         check=False,
     )

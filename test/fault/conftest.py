@@ -23,8 +23,8 @@ import pytest
 from test.e2e.conftest import REGIONS, ROOT, STATE, Env, Glance, _cloud_is_up
 from test.e2e.conftest import env as env
 from test.fault.proxy import FaultProxy
+from tools.devcloud import topology
 
-DEVCLOUD = ROOT / "tools" / "devcloud.py"
 #: Every region holding real data; RegionProxy is RegionThree seen through the proxy.
 ALL_REGIONS = (*REGIONS, "RegionQuota")
 
@@ -86,9 +86,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def glance() -> FaultGlance:
+def fault_regions() -> Iterator[None]:
+    """The fault-test regions in the master Keystone's catalog while this tier runs, and
+    out of it afterwards, so that nobody else's run sees them."""
     if not _cloud_is_up():
         pytest.fail(f"the local cloud is not up: run `make cloud-up` (state {STATE})")
+    if topology.load(str(STATE)).faults_in_catalog:
+        yield  # registered for good (a cloud made by an older devcloud): leave it so
+        return
+    devcloud("fault-regions", "on")
+    try:
+        yield
+    finally:
+        devcloud("fault-regions", "off")
+
+
+@pytest.fixture(scope="session")
+def glance(fault_regions: None) -> FaultGlance:
     return FaultGlance()
 
 
@@ -101,7 +115,8 @@ def proxy() -> Iterator[FaultProxy]:
 
 def devcloud(*args: str) -> None:
     subprocess.run(
-        [sys.executable, str(DEVCLOUD), "--state", str(STATE), *args],
+        [sys.executable, "-m", "tools.devcloud", "--state", str(STATE), *args],
+        cwd=ROOT,
         check=True,
         capture_output=True,
         timeout=180,

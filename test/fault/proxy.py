@@ -1,8 +1,9 @@
 """A small threaded TCP proxy that injects faults between glancesync and one Glance.
 
-It listens on RegionProxy's endpoint (127.0.0.1:9296) and forwards to RegionThree's
-Glance (:9294). The servers answer with ``Connection: close``, so a connection carries
-one HTTP request; the proxy reads its head and then, in the mode set at that moment:
+It listens on RegionProxy's endpoint and forwards to RegionThree's Glance (their
+ports are the running cloud's, from tools/devcloud/topology.py). The servers answer
+with ``Connection: close``, so a connection carries one HTTP request; the proxy reads
+its head and then, in the mode set at that moment:
 
 * passes it through (the default), optionally throttling the upload direction;
 * resets the connection (SO_LINGER 0, so the client gets ECONNRESET);
@@ -24,8 +25,8 @@ import threading
 import time
 from collections import Counter
 
-LISTEN = ("127.0.0.1", 9296)
-UPSTREAM = ("127.0.0.1", 9294)
+from tools.devcloud import topology
+
 CORRUPT_AFTER = 4096  # body bytes left intact before the flipped one
 _PIECE = 64 * 1024
 _BODY = b"503 Service Unavailable (fault proxy)\n"
@@ -74,8 +75,13 @@ class _Corrupter:
 
 
 class FaultProxy:
-    def __init__(self, listen: tuple[str, int] = LISTEN, upstream: tuple[str, int] = UPSTREAM):
-        self.listen, self.upstream = listen, upstream
+    def __init__(
+        self, listen: tuple[str, int] | None = None, upstream: tuple[str, int] | None = None
+    ):
+        layout = topology.load()
+        proxied = topology.PROXIED[0]
+        self.listen = listen or (layout.host, layout.ports[proxied.name])
+        self.upstream = upstream or (layout.host, layout.ports[proxied.upstream])
         self.counts: Counter[str] = Counter()
         self.requests: list[str] = []  # request lines seen, in order
         self._lock = threading.Lock()

@@ -1,8 +1,9 @@
-"""Fixtures for tests against the REAL local cloud of ``tools/devcloud.py``.
+"""Fixtures for tests against the REAL local cloud of ``tools/devcloud``.
 
-The cloud must be up (``python3 tools/devcloud.py up``); the tests fail,
+The cloud must be up (``python3 -m tools.devcloud up``); the tests fail,
 rather than skip, when it is not, so a broken cloud can't pass for green.
-The state directory is ``$DEVCLOUD_STATE`` or ``<repo>/.devcloud``.
+The state directory is ``$DEVCLOUD_STATE`` or ``<repo>/.devcloud``; its
+layout (ports, regions) is read from there (tools/devcloud/topology.py).
 """
 
 from __future__ import annotations
@@ -23,16 +24,16 @@ from glancesync.cloud.glance import ServersFacade
 from glancesync.config.settings import Credentials, Settings, TargetSettings
 from glancesync.model.errors import ImageError, RegionError
 from glancesync.model.region import RegionRef
+from tools.devcloud import topology
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STATE = os.path.abspath(os.environ.get("DEVCLOUD_STATE") or os.path.join(REPO, ".devcloud"))
-DEVCLOUD = os.path.join(REPO, "tools", "devcloud.py")
-
-#: The topology devcloud builds (see tools/devcloud.py).
-#: The master Keystone's image regions, the fault-test ones included.
-MASTER_REGIONS = ["RegionOne", "RegionProxy", "RegionQuota", "RegionThree", "RegionTwo"]
-OTHER_REGIONS = ["OtherOne"]
-USER2 = ("user2", "user2pass", "demo2")
+REPO = topology.REPO
+STATE = topology.default_state()
+LAYOUT = topology.load(STATE)
+#: The image regions each Keystone's catalog lists (the fault-test ones only while
+#: test/fault runs, or always on a cloud made by an older devcloud).
+MASTER_REGIONS = LAYOUT.catalog_regions("ks1")
+OTHER_REGIONS = LAYOUT.catalog_regions("ks2")
+USER2 = (topology.USER2, topology.USER2_PASSWORD, topology.USER2_PROJECT)
 
 
 @pytest.fixture(scope="session")
@@ -44,11 +45,12 @@ def devcloud() -> str:
     if missing:
         pytest.fail(
             f"the devcloud is not up: {', '.join(missing)} missing in {STATE}. "
-            f"Start it with: python3 tools/devcloud.py up",
+            f"Start it with: python3 -m tools.devcloud up",
             pytrace=False,
         )
     proc = subprocess.run(
-        [sys.executable, DEVCLOUD, "--state", STATE, "status"],
+        [sys.executable, "-m", "tools.devcloud", "--state", STATE, "status"],
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
@@ -57,7 +59,7 @@ def devcloud() -> str:
     if proc.returncode != 0:
         pytest.fail(
             f"the devcloud in {STATE} is not answering (devcloud status exit {proc.returncode}):\n"
-            f"{proc.stdout}{proc.stderr}Start it with: python3 tools/devcloud.py up",
+            f"{proc.stdout}{proc.stderr}Start it with: python3 -m tools.devcloud up",
             pytrace=False,
         )
     return STATE
@@ -82,7 +84,7 @@ def password_credentials(state: str, section: str) -> Credentials:
 
 def make_settings(*targets: TargetSettings) -> Settings:
     return Settings(
-        master_region="RegionOne",
+        master_region=topology.MASTER_REGION,
         targets=MappingProxyType({t.name: t for t in targets}),
     )
 

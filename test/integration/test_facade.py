@@ -1,4 +1,4 @@
-"""ServersFacade against REAL Keystone and Glance servers (tools/devcloud.py).
+"""ServersFacade against REAL Keystone and Glance servers (tools/devcloud).
 
 No mocks: every call goes over HTTP to the local cloud. Each test creates
 its own uniquely named images and deletes them at teardown.
