@@ -66,7 +66,7 @@ def region_locks(
                     raise LockBusy(f"{busy} (region {region.full})") from None
                 if not announced:
                     LOG.info(
-                        "%s (region %s): waiting up to %.0f s for it",
+                        "%s (region %s): waiting up to %g s for it",
                         busy,
                         region.full,
                         wait_seconds,

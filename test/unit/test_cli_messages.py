@@ -165,7 +165,7 @@ def test_wait_lock_says_it_waits_and_how_long_it_waited(
     with region_locks(lock, [master("RegionTwo")]):
         assert run(cloud, "--wait-lock", "0.3", "RegionTwo") == 3
     out, err = capsys.readouterr()
-    waiting = [line for line in err.splitlines() if "waiting up to 0 s" in line]
+    waiting = [line for line in err.splitlines() if "waiting up to 0.3 s" in line]
     assert len(waiting) == 1 and " INFO " in waiting[0]
     assert "gave up after waiting 0." in err and "(region RegionTwo)" in err
     assert out == "" and cloud.writes == []
