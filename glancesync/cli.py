@@ -41,7 +41,7 @@ class Exit(enum.IntEnum):
     FAILED = 1
     #: A usage or configuration error (one line on stderr).
     USAGE = 2
-    #: Another sync holds the run lock.
+    #: Another sync holds the lock of a region this one would write.
     LOCKED = 3
     INTERRUPTED = 130
 
@@ -63,7 +63,7 @@ examples:
 
 exit codes: 0 all good; 1 a region failed or an image is in an error status
 (for --show-status and --dry-run: a region could not be read);
-2 usage or configuration error; 3 another sync holds the run lock;
+2 usage or configuration error; 3 another sync holds the lock of a region to write;
 130 interrupted.
 """
 
