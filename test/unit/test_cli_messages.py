@@ -320,3 +320,18 @@ def test_quiet_or_a_parallel_child_draws_no_bar(
         progress.disable_bars()
     assert b"".join(progress.tracked([b"x" * 1000] * 3, 3000, "img")) == b"x" * 3000
     assert screen.getvalue() == ""
+
+
+def test_a_parallel_child_is_told_to_draw_no_bar(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glancesync.runner.regions import RegionReport, run_parallel
+
+    monkeypatch.setattr(progress, "_bars_allowed", True)
+
+    def work(region: RegionRef) -> RegionReport:
+        return RegionReport(region.full, False, text=f"bars allowed: {progress._bars_allowed}")
+
+    reports = run_parallel([master("RegionTwo"), master("RegionThree")], work, 2, tmp_path)
+    assert [r.text for r in reports] == ["bars allowed: False"] * 2
+    assert progress._bars_allowed, "the parent may still draw"
