@@ -55,6 +55,15 @@ class RegionRun:
         return self.error is not None or (self.result is not None and self.result.failed)
 
 
+def _unknown_region(ref: RegionRef, catalog: Sequence[str]) -> str:
+    """The error for a name the catalog lacks: the known names, and the likely one."""
+    text = f"unknown region {ref.full!r}: no image endpoint in target {ref.target!r}"
+    alike = [name for name in catalog if name.lower() == ref.name.lower()]
+    if alike:
+        text += f" (did you mean {RegionRef(ref.target, alike[0]).full}?)"
+    return text + "; known: " + (", ".join(sorted(catalog)) or "none")
+
+
 class GlanceSync:
     """Sync the images of a master region to other regions.
 
@@ -143,9 +152,7 @@ class GlanceSync:
             elif ref.name in catalog:
                 refs.append(ref)
             else:
-                raise UsageError(
-                    f"unknown region {ref.full!r}: no image endpoint in target {ref.target!r}"
-                )
+                raise UsageError(_unknown_region(ref, catalog))
         return list(dict.fromkeys(refs)), failures
 
     def _target(self, name: str) -> TargetSettings:

@@ -11,6 +11,7 @@ import argparse
 import enum
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -21,11 +22,13 @@ from glancesync.api import GlanceSync
 from glancesync.cloud.protocol import Facade
 from glancesync.config.loader import load_settings
 from glancesync.config.settings import Settings
+from glancesync.console import setup_logging
 from glancesync.model.errors import ConfigError, GlanceSyncError, RegionError, UsageError
 from glancesync.model.region import RegionRef
-from glancesync.model.text import PrintableFormatter, printable_name
-from glancesync.report import dry_run_text, plan_rows, status_csv, summary_line
-from glancesync.runner.lock import LockBusy, default_lock_path, run_lock
+from glancesync.model.text import printable_name
+from glancesync.report import dry_run_text, plan_rows, region_failed_line, status_csv, summary_line
+from glancesync.runner.lock import LockBusy, default_lock_path
+from glancesync.runner.regionlock import region_locks
 from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel, run_sequential
 
 LOG = logging.getLogger("glancesync")
@@ -39,7 +42,7 @@ class Exit(enum.IntEnum):
     FAILED = 1
     #: A usage or configuration error (one line on stderr).
     USAGE = 2
-    #: Another sync holds the run lock.
+    #: Another sync holds the lock of a region this one would write.
     LOCKED = 3
     INTERRUPTED = 130
 
@@ -61,7 +64,7 @@ examples:
 
 exit codes: 0 all good; 1 a region failed or an image is in an error status
 (for --show-status and --dry-run: a region could not be read);
-2 usage or configuration error; 3 another sync holds the run lock;
+2 usage or configuration error; 3 another sync holds the lock of a region to write;
 130 interrupted.
 """
 
@@ -107,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const=".",
         metavar="DIR",
-        help="save each region's image metadata as JSON Lines in DIR (default: .; "
-        "write --make-backup=DIR when regions follow)",
+        help="save each region's image metadata as JSON Lines in DIR (default: .); "
+        "DIR must be an existing directory or a path with a '/' (./new), so that a "
+        "region name is never taken for it",
     )
     parser.add_argument(
         "--adopt",
@@ -121,12 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="if another sync holds the run lock, wait up to SECONDS for it (default: exit 3)",
+        help="if another sync holds the lock of a region to write, wait up to SECONDS "
+        "for it (default: exit 3)",
     )
     parser.add_argument(
         "--parallel",
         action="store_true",
-        help="sync regions in child processes, at most [main] max_children at once",
+        help="sync regions in child processes, at most [main] max_children at once "
+        "(default 1: one after another)",
     )
     parser.add_argument(
         "--format",
@@ -156,23 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="more log detail on stderr (-vv: HTTP requests too)",
     )
     verbosity.add_argument(
-        "-q", "--quiet", action="store_true", help="only warnings and errors on stderr"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only glancesync's own warnings and errors on stderr; no progress bars",
     )
     parser.add_argument("--version", action="version", version=f"glancesync {__version__}")
     return parser
-
-
-def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # The HTTP libraries are chatty; their debug log is opt-in with -vv.
-    noisy = logging.DEBUG if verbose > 1 else logging.WARNING
-    for name in ("keystoneauth", "glanceclient", "urllib3", "stevedore", "openstack"):
-        logging.getLogger(name).setLevel(noisy)
 
 
 def _split_arguments(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -203,7 +199,13 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
         return _usage("--adopt goes with a sync or --dry-run")
     if args.parallel and (args.show_status or args.show_regions or args.make_backup is not None):
         return _usage("--parallel goes with a sync or --dry-run")
-    _setup_logging(args.verbose, args.quiet)
+    if args.make_backup is not None and not _looks_like_directory(args.make_backup):
+        return _usage(
+            f"--make-backup {args.make_backup}: not a directory; to back up region "
+            f"{args.make_backup} here write --make-backup . {args.make_backup}, "
+            f"to create the directory write --make-backup ./{args.make_backup}"
+        )
+    setup_logging(args.verbose, args.quiet)
     try:
         settings = load_settings(args.config_file, overrides)
     except ConfigError as error:
@@ -223,6 +225,11 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
         return _usage(f"{error.filename}: {error.strerror or error}")
 
 
+def _looks_like_directory(text: str) -> bool:
+    """An existing directory, or a path with a ``/``: never a bare region name."""
+    return os.path.isdir(text) or "/" in text
+
+
 def _usage(message: str) -> int:
     sys.stderr.write(f"glancesync: error: {message}\n")
     return Exit.USAGE
@@ -239,6 +246,8 @@ def _run(
     if args.show_regions:
         return _show_regions(sync)
     regions, unreadable = sync.resolve_regions(names, allow_master=args.make_backup is not None)
+    for error in unreadable:
+        LOG.error("%s", error)
     failures = [RegionReport(e.region, True, error=e.detail) for e in unreadable]
     if args.make_backup is not None:
         return _make_backups(sync, regions, args.make_backup) or (
@@ -247,11 +256,11 @@ def _run(
     report_only = args.show_status or args.dry_run
     lock_path = settings.lock_file or default_lock_path()
     try:
-        with nullcontext() if report_only else run_lock(lock_path, args.wait_lock):
+        with nullcontext() if report_only else region_locks(lock_path, regions, args.wait_lock):
             try:
                 sync.prepare(regions)  # once, before any child process forks
             except RegionError as error:
-                LOG.error("master unreachable, no region touched: %s", error)
+                LOG.error("cannot read the master: %s; no region touched", error)
                 return Exit.FAILED
             with sync.spool() if len(regions) > 1 and not report_only else nullcontext():
                 reports = _run_regions(sync, settings, regions, args)
@@ -266,6 +275,11 @@ def _run_regions(
     sync: GlanceSync, settings: Settings, regions: list[RegionRef], args: argparse.Namespace
 ) -> list[RegionReport]:
     work = _region_work(sync, args)
+    if args.parallel and settings.max_children <= 1 and len(regions) > 1:
+        LOG.warning(
+            "--parallel with [main] max_children = %d: the regions run one after another",
+            settings.max_children,
+        )
     if args.parallel and settings.max_children > 1:
         run_dir = new_run_dir(settings.log_dir)
         LOG.info("logs of this run: %s", run_dir)
@@ -290,16 +304,12 @@ def _region_work(sync: GlanceSync, args: argparse.Namespace) -> Callable[[Region
             text = dry_run_text(run.plan) if args.dry_run else ""
             return RegionReport(region.full, False, rows=rows, text=text)
         line = summary_line(run.result)
-        LOG.info("%s", line)
         return RegionReport(region.full, run.result.failed, text=line + "\n")
 
     return work
 
 
 def _print_reports(reports: list[RegionReport], args: argparse.Namespace) -> None:
-    for report in reports:
-        if report.error:
-            LOG.error("[%s] failed: %s", report.region, report.error)
     if args.format == "json":
         rows = [row for report in reports for row in report.rows]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
@@ -310,7 +320,7 @@ def _print_reports(reports: list[RegionReport], args: argparse.Namespace) -> Non
             sys.stdout.write(
                 report.text
                 if not report.error
-                else printable_name(f"{report.region}: FAILED; {report.error}") + "\n"
+                else region_failed_line(report.region, report.error) + "\n"
             )
     sys.stdout.flush()
 

@@ -146,19 +146,45 @@ def _describe(entry: PlannedImage) -> str:
     return printable_name("; ".join(parts))
 
 
+def counted(number: int, noun: str) -> str:
+    """``1 image``, ``2 images``: a count with its noun, in the right number."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def summary_line(result: ApplyResult) -> str:
-    """One line per region for the operator and for cron mails."""
-    failed = sum(1 for o in result.outcomes if not o.ok)
+    """One line per region for the operator and for cron mails.
+
+    A FAILED line always says why: the region error, the first failed step
+    and the images left in an error status (doc/operations.rst, Logs).
+    """
+    failed = [o for o in result.outcomes if not o.ok]
     rate = result.bytes_uploaded / 1e6 / result.seconds if result.seconds > 0 else 0.0
     state = "FAILED" if result.failed else "ok"
     text = (
-        f"{printable_name(result.region.full)}: {state}; {result.images_uploaded} images uploaded, "
+        f"{result.region.full}: {state}; {counted(result.images_uploaded, 'image')} uploaded, "
         f"{human_size(result.bytes_uploaded)} in {result.seconds:.1f} s ({rate:.1f} MB/s), "
-        f"{len(result.outcomes)} steps, {failed} failed"
+        f"{counted(len(result.outcomes), 'step')}, {len(failed)} failed"
     )
     if result.region_error:
-        text += f"; region error: {printable_name(result.region_error)}"
-    return text
+        text += f"; region error: {result.region_error}"
+    if failed:
+        first = failed[0]
+        text += f"; first failure: {first.step} {first.image}: {first.message}"
+    in_error: dict[str, list[str]] = {}
+    for entry in result.plan.entries:
+        if entry.status.is_error:
+            in_error.setdefault(entry.status.value, []).append(entry.master.name)
+    for status, names in in_error.items():
+        text += f"; {counted(len(names), 'image')} in {status}: {', '.join(names)}"
+    if result.plan.retire_blocked:
+        blocked = result.plan.retire_blocked
+        text += f"; retirement blocked: {counted(len(blocked), 'image')} over max_retire"
+    return printable_name(text)
+
+
+def region_failed_line(region: str, error: str) -> str:
+    """The summary of a region that failed before any step (it could not be read)."""
+    return printable_name(f"{region}: FAILED; region error: {error}")
 
 
 def image_markers(image: Image, master_by_name: Mapping[str, Image]) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from glancesync.model.region import RegionRef
 from glancesync.model.text import PrintableFormatter
+from glancesync.transfer.progress import disable_bars
 
 LOG = logging.getLogger(__name__)
 
@@ -70,8 +71,14 @@ def _child(
     queue: Any,
     after_fork: Callable[[], None],
 ) -> None:
-    """Body of a child process: log to its own file, report through the queue."""
+    """Body of a child process: log to its own file, report through the queue.
+
+    The child draws no progress bar: several children on one terminal
+    would overwrite each other's line; the parent says which region
+    started and finished.
+    """
     after_fork()
+    disable_bars()
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -84,6 +91,8 @@ def _child(
         report = work(region)
     except BaseException as error:  # the parent must always get an answer
         report = RegionReport(region.full, True, error=f"{type(error).__name__}: {error}")
+    if report.text:
+        LOG.info("%s", report.text.rstrip("\n"))
     queue.put(report)
 
 
@@ -125,7 +134,17 @@ def run_parallel(
                         name, True, error=f"child process exited with code {process.exitcode}"
                     )
                     running.pop(name)
+                    _finished(reports[name], len(reports), len(regions))
             continue
         reports[report.region] = report
         running.pop(report.region).join()
+        _finished(report, len(reports), len(regions))
     return [reports[region.full] for region in regions]
+
+
+def _finished(report: RegionReport, done: int, total: int) -> None:
+    """The parent's one line per finished child; its error, if any, once on stderr."""
+    if report.error:
+        LOG.error("[%s] region error: %s", report.region, report.error)
+    state = "FAILED" if report.failed else "done"
+    LOG.info("[%s] %s (%d of %d regions finished)", report.region, state, done, total)

@@ -199,7 +199,7 @@ def test_parallel_sync_with_two_children(env: Env, tmp_path) -> None:
     config = env.config(main={"max_children": "2", "log_dir": str(log_dir)})
     run = env.sync("--parallel", "RegionTwo", "RegionThree", "other:OtherOne", config=config)
     assert run.code == 0, run.stderr
-    assert len([line for line in run.stdout.splitlines() if "images uploaded" in line]) == 3
+    assert len([line for line in run.stdout.splitlines() if ": ok; 1 image uploaded" in line]) == 3
     for region in ("RegionTwo", "RegionThree", "OtherOne"):
         assert env.glance.one(region, env.name("par"))["status"] == "active"
     (run_dir,) = log_dir.iterdir()

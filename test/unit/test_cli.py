@@ -147,7 +147,7 @@ def test_sync_exit_codes(
 ) -> None:
     cloud.add("RegionOne", "a", b"a")
     assert run(cloud, "RegionTwo") == 0
-    assert "RegionTwo: ok; 1 images uploaded" in capsys.readouterr().out
+    assert "RegionTwo: ok; 1 image uploaded" in capsys.readouterr().out
     cloud.add("RegionOne", "b", b"new")
     cloud.add("RegionThree", "b", b"old")
     assert run(cloud, "RegionThree") == 1, "error_checksum left behind"
@@ -185,7 +185,8 @@ def test_master_unreachable_touches_no_region(
     cloud.failing_regions.add("RegionOne")
     assert run(cloud, "RegionTwo") == 1
     assert cloud.writes == []
-    assert "master unreachable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot read the master: region RegionOne: unreachable; no region touched" in err
 
 
 def test_dry_run_json_rows_and_no_writes(
@@ -248,11 +249,12 @@ def test_interrupt_exits_130(
 def test_run_lock_held_by_another_run_exits_3(
     cloud: MemoryCloud, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from glancesync.runner.lock import run_lock
+    from glancesync.model.region import RegionRef
+    from glancesync.runner.regionlock import region_locks
 
     lock = tmp_path / "sync.lock"
     cloud.add("RegionOne", "a", b"a")
-    with run_lock(lock):
+    with region_locks(lock, [RegionRef("master", "RegionTwo")]):
         assert run(cloud, "--config", f"main.lock_file={lock}", "RegionTwo") == 3
         assert run(cloud, "--wait-lock", "0.3", "--config", f"main.lock_file={lock}") == 3
         assert "holds" in capsys.readouterr().err

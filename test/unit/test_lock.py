@@ -11,6 +11,7 @@ import pytest
 
 from glancesync.model.region import RegionRef
 from glancesync.runner.lock import LockBusy, run_lock
+from glancesync.runner.regionlock import region_lock_path
 from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel
 from glancesync.testing.memcloud import MemoryCloud
 
@@ -54,10 +55,11 @@ def test_new_lock_file_is_private(tmp_path: Path) -> None:
 def test_fifo_at_lock_file_is_a_one_line_error_naming_it(
     cloud: MemoryCloud, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fifo = tmp_path / "sync.lock"
+    base = tmp_path / "sync.lock"
+    fifo = region_lock_path(base, RegionRef("master", "RegionTwo"))
     os.mkfifo(fifo)
     cloud.add("RegionOne", "a", b"a")
-    assert run(cloud, "--config", f"main.lock_file={fifo}", "RegionTwo") == 2
+    assert run(cloud, "--config", f"main.lock_file={base}", "RegionTwo") == 2
     out, err = capsys.readouterr()
     assert out == "" and err == f"glancesync: error: {fifo}: lock file is not a regular file\n"
     assert cloud.writes == []
@@ -75,7 +77,7 @@ def test_os_error_without_a_path_is_printed_whole(
     def failing(*args: object, **kwargs: object) -> None:
         raise OSError("cannot create a run directory in /x/logs")
 
-    monkeypatch.setattr("glancesync.cli.run_lock", failing)
+    monkeypatch.setattr("glancesync.cli.region_locks", failing)
     cloud.add("RegionOne", "a", b"a")
     assert run(cloud, "RegionTwo") == 2
     err = capsys.readouterr().err

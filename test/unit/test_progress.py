@@ -27,5 +27,7 @@ def test_on_a_terminal_a_bar_counts_the_bytes(monkeypatch: pytest.MonkeyPatch) -
 
     screen = Terminal()
     monkeypatch.setattr("sys.stderr", screen)
+    monkeypatch.setattr("glancesync.transfer.progress._bars_allowed", True)
+    logging.getLogger("glancesync.transfer.progress").setLevel(logging.INFO)
     assert b"".join(tracked([b"x" * 1000] * 3, 3000, "img")) == b"x" * 3000
     assert "3.00k" in screen.getvalue() or "3.0k" in screen.getvalue()
