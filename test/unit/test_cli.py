@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from glancesync import cli
+from glancesync.api import GlanceSync
 from glancesync.testing.memcloud import MemoryCloud
 
 CONFIG = """\
@@ -241,7 +242,7 @@ def test_interrupt_exits_130(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.GlanceSync, "apply", interrupted)
+    monkeypatch.setattr(GlanceSync, "apply", interrupted)
     cloud.add("RegionOne", "a", b"a")
     assert run(cloud, "RegionTwo") == 130
 

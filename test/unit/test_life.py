@@ -135,7 +135,7 @@ def test_members_follow_a_shared_image_and_region_members_stay(cloud: MemoryClou
 def test_another_keystone_maps_members_and_warns_for_the_unmapped(cloud: MemoryCloud) -> None:
     master = cloud.add("RegionOne", "base", b"data", visibility="shared")
     cloud.members[("RegionOne", master.id)] = {"p-customer", "p-unknown"}
-    other = {"member_projects": MappingProxyType({"p-customer": "q-customer"})}
+    other: dict[str, Any] = {"member_projects": MappingProxyType({"p-customer": "q-customer"})}
     other["forcesyncs"] = frozenset({master.id})
     sync = make_sync(cloud, other=other)
     (entry,) = sync.plan_region("other:OtherOne").entries
@@ -252,7 +252,11 @@ def test_images_without_provenance_of_others_and_protected_are_never_retired(
     cloud.images["RegionTwo"][cloud.one("RegionTwo", "guarded").id].doc["protected"] = True
     _gone(cloud, "guarded")
     cloud.add("RegionTwo", "local", b"l")
-    stamp = {SOURCE_ID: master.id, SOURCE_REGION: "RegionOne", SOURCE_HASH: "md5:00"}
+    stamp: dict[str, Any] = {
+        SOURCE_ID: master.id,
+        SOURCE_REGION: "RegionOne",
+        SOURCE_HASH: "md5:00",
+    }
     cloud.add("RegionTwo", "theirs", b"t", owner="p-someone", **stamp)
     plan = make_sync(cloud, retire="delete").plan_region("RegionTwo")
     assert plan.retirements == ()

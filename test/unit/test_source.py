@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from glancesync.config.settings import Settings
 from glancesync.testing.memcloud import MemoryCloud
@@ -11,7 +12,7 @@ from test.unit.test_apply import make_sync
 REGIONS = ("RegionTwo", "RegionThree", "other:OtherOne")
 
 
-def sync_all(cloud: MemoryCloud, spool: bool, **master: object) -> None:
+def sync_all(cloud: MemoryCloud, spool: bool, **master: Any) -> None:
     sync = make_sync(cloud, **master)
     if spool:
         with sync.spool() as directory:

@@ -63,5 +63,6 @@ def test_busy_port_names_the_process_holding_it() -> None:
         s.listen()
         port = s.getsockname()[1]
         assert ports.in_use("127.0.0.1", port)
-        assert ports.holder(port).startswith(f"pid {os.getpid()} (")
+        found = ports.holder(port)
+        assert found is not None and found.startswith(f"pid {os.getpid()} (")
     assert not ports.in_use("127.0.0.1", port)
