@@ -349,21 +349,7 @@ class ServersFacade:
         if change.is_empty():
             return self.get_image(region, image_id)
         current = self._request(region, "GET", f"/v2/images/{image_id}", image=image_id)
-        wanted: dict[str, Any] = dict(change.set_properties)
-        if change.name is not None:
-            wanted["name"] = change.name
-        if change.visibility is not None:
-            wanted["visibility"] = change.visibility
-        for key, value in (
-            ("protected", change.protected),
-            ("min_ram", change.min_ram),
-            ("min_disk", change.min_disk),
-            ("os_hidden", change.hidden),
-        ):
-            if value is not None:
-                wanted[key] = value
-        if change.tags is not None:
-            wanted["tags"] = list(change.tags)
+        wanted = change.fields()
         patch = [
             {"op": "replace" if key in current else "add", "path": f"/{key}", "value": value}
             for key, value in wanted.items()

@@ -152,26 +152,12 @@ class MemoryCloud:
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
         doc = self._get(region, image_id).doc
-        if change.name is not None:
-            doc["name"] = change.name
-        if change.visibility is not None:
-            doc["visibility"] = change.visibility
-        for key, value in (
-            ("protected", change.protected),
-            ("min_ram", change.min_ram),
-            ("min_disk", change.min_disk),
-            ("os_hidden", change.hidden),
-        ):
-            if value is not None:
-                doc[key] = value
-        if change.tags is not None:
-            doc["tags"] = list(change.tags)
+        doc.update(change.fields())
         if change.add_members and doc["visibility"] != "shared":
             raise ImageError(region.full, image_id, "HTTP 403: only shared images have members")
         members = self.members.setdefault((region.full, image_id), set())
         members.update(change.add_members)
         members.difference_update(change.remove_members)
-        doc.update(change.set_properties)
         for key in change.remove_properties:
             doc.pop(key, None)
         self.writes.append((region.full, "update", doc["name"]))
