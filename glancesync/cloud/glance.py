@@ -167,11 +167,21 @@ class ServersFacade:
                 self._regions[key] = cached
             return cached
 
+    def _secrets(self, target: str) -> tuple[str, ...]:
+        """The target's secrets, and its token once it has one (a server may echo it)."""
+        made = self._targets.get(target)
+        if made is None:
+            return ()
+        token = getattr(getattr(made.session.auth, "auth_ref", None), "auth_token", None)
+        if not isinstance(token, str) or not token:
+            return made.secrets
+        logmask.FILTER.add((token,))
+        return (*made.secrets, token)
+
     def _translate(
         self, region: RegionRef, image: str | None = None, data: bool = False
     ) -> Translate:
-        secrets = self._targets[region.target].secrets if region.target in self._targets else ()
-        return Translate(region.full, image, secrets, data)
+        return Translate(region.full, image, self._secrets(region.target), data)
 
     def _request(
         self,
@@ -193,7 +203,7 @@ class ServersFacade:
         """
         with self._translate(region, image) as tr:
             clients = self._clients(region)
-            tr.secrets = self._targets[region.target].secrets
+            tr.secrets = self._secrets(region.target)
             for attempt in range(self.retries + 1 if retry else 1):
                 resp = clients.api.request(url, method, raise_exc=False, redirect=False, **kwargs)
                 if resp.status_code not in RETRIABLE_STATUS_CODES or attempt == self.retries:
@@ -214,6 +224,7 @@ class ServersFacade:
                     wait,
                 )
                 time.sleep(wait)
+            tr.secrets = self._secrets(region.target)  # the token exists by now
             if resp.status_code >= 400:
                 raise tr.status_error(
                     resp.status_code, tr._msg(response_detail(resp)), retry_after(resp)
@@ -374,7 +385,7 @@ class ServersFacade:
         try:
             with self._translate(region, image_id, data=True) as tr:
                 glance = self._clients(region).glance
-                tr.secrets = self._targets[region.target].secrets
+                tr.secrets = self._secrets(region.target)
                 glance.images.upload(image_id, reader, image_size=int(size))
         finally:
             reader.close()
@@ -399,7 +410,7 @@ class ServersFacade:
             raise ImageError(region.full, image_id, "no usable checksum; the data is not read")
         with self._translate(region, image_id, data=True) as tr:
             glance = self._clients(region).glance
-            tr.secrets = self._targets[region.target].secrets
+            tr.secrets = self._secrets(region.target)
             try:
                 body = glance.images.data(image_id, do_checksum=False)
             except (TypeError, ValueError) as exc:  # e.g. a bad Content-Length
