@@ -24,7 +24,7 @@ import pytest
 
 from glancesync.cloud import answers, glance
 from test.hostile.conftest import SECRET, Env, assert_one_line_errors, delete_real, real_images
-from test.hostile.server import TOKEN, Answer, Region, Server
+from test.hostile.server import TOKEN, Answer, Region
 
 ROOT = Path(__file__).resolve().parents[2]
 
