@@ -27,6 +27,7 @@ passwords and secrets are removed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -37,7 +38,10 @@ from typing import Any
 import glanceclient
 from keystoneauth1 import adapter as ksa_adapter
 
+from glancesync.cloud import answers, logmask
+from glancesync.cloud.answers import AnswerError, decode_json, next_link
 from glancesync.cloud.errors import (
+    MAX_RETRY_AFTER,
     Translate,
     response_detail,
     retry_after,
@@ -47,7 +51,14 @@ from glancesync.cloud.stream import IterableReader
 from glancesync.config.settings import Settings, TargetSettings
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.errors import IdUnavailable, ImageError, RegionError
-from glancesync.model.image import Image, MalformedImage, image_from_glance, is_managed_property
+from glancesync.model.image import (
+    Image,
+    MalformedImage,
+    image_from_glance,
+    is_managed_property,
+    usable_hash,
+)
+from glancesync.model.provenance import PROJECT_ID
 from glancesync.model.region import RegionRef
 
 LOG = logging.getLogger(__name__)
@@ -58,7 +69,14 @@ DEFAULT_PAGE_SIZE = 200
 DEFAULT_REQUEST_TIMEOUT = 120.0
 #: Retries of idempotent calls (connection failures and retriable statuses).
 DEFAULT_RETRIES = 3
-RETRIABLE_STATUS_CODES = [429, 502, 503, 504]
+RETRIABLE_STATUS_CODES = (429, 502, 503, 504)
+#: First wait before retrying a retriable status without Retry-After; doubles.
+RETRY_DELAY = 0.5
+#: A listing stops with a region error past this many images, or this many
+#: pages (both listings together: enough for pages of 20 images, the
+#: smallest a Glance is usually set to give). See doc/reliability.rst.
+MAX_IMAGES = 20_000
+MAX_PAGES = 1000
 #: How often a glance-download import is checked on.
 IMPORT_POLL_SECONDS = 1.0
 
@@ -115,6 +133,8 @@ class ServersFacade:
             secrets = tuple(s for s in (creds.password, creds.application_credential_secret) if s)
             with Translate(target, None, secrets):
                 made = make_target(target, creds, secrets, self.request_timeout, self.retries)
+            answers.install(made.session.session)
+            logmask.install(made.secrets)
             self._targets[target] = made
             return made
 
@@ -131,8 +151,9 @@ class ServersFacade:
                     region_name=region.name,
                     user_agent=USER_AGENT,
                     connect_retries=self.retries,
-                    status_code_retries=self.retries,
-                    retriable_status_codes=list(RETRIABLE_STATUS_CODES),
+                    # statuses are retried by _request, which bounds the
+                    # server's Retry-After (keystoneauth sleeps any value)
+                    status_code_retries=0,
                 )
                 glance = glanceclient.Client(
                     "2",
@@ -147,11 +168,21 @@ class ServersFacade:
                 self._regions[key] = cached
             return cached
 
+    def _secrets(self, target: str) -> tuple[str, ...]:
+        """The target's secrets, and its token once it has one (a server may echo it)."""
+        made = self._targets.get(target)
+        if made is None:
+            return ()
+        token = getattr(getattr(made.session.auth, "auth_ref", None), "auth_token", None)
+        if not isinstance(token, str) or not token:
+            return made.secrets
+        logmask.FILTER.add((token,))
+        return (*made.secrets, token)
+
     def _translate(
         self, region: RegionRef, image: str | None = None, data: bool = False
     ) -> Translate:
-        secrets = self._targets[region.target].secrets if region.target in self._targets else ()
-        return Translate(region.full, image, secrets, data)
+        return Translate(region.full, image, self._secrets(region.target), data)
 
     def _request(
         self,
@@ -160,23 +191,62 @@ class ServersFacade:
         url: str,
         *,
         image: str | None = None,
+        retry: bool = True,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> Any:
-        """One call through the retrying adapter; the decoded JSON body or None."""
+        """One call through the adapter; the decoded JSON body or None.
+
+        A retriable status is tried again up to ``retries`` times (unless
+        ``retry`` is false), waiting the server's Retry-After (bounded by
+        MAX_RETRY_AFTER and by ``deadline``, a ``time.monotonic()`` value)
+        or else 0.5 s, 1 s, 2 s... Redirects are not followed.
+        """
         with self._translate(region, image) as tr:
             clients = self._clients(region)
-            tr.secrets = self._targets[region.target].secrets
-            resp = clients.api.request(url, method, raise_exc=False, **kwargs)
+            tr.secrets = self._secrets(region.target)
+            for attempt in range(self.retries + 1 if retry else 1):
+                resp = clients.api.request(url, method, raise_exc=False, redirect=False, **kwargs)
+                if resp.status_code not in RETRIABLE_STATUS_CODES or attempt == self.retries:
+                    break
+                wait = retry_after(resp)
+                if wait is None:
+                    wait = min(RETRY_DELAY * 2**attempt, MAX_RETRY_AFTER)
+                if deadline is not None:
+                    wait = min(wait, deadline - time.monotonic())
+                    if wait < 0:
+                        break
+                LOG.warning(
+                    "[%s] %s %s: HTTP %d, retrying in %.1f s",
+                    region.full,
+                    method,
+                    url.split("?")[0],
+                    resp.status_code,
+                    wait,
+                )
+                time.sleep(wait)
+            tr.secrets = self._secrets(region.target)  # the token exists by now
             if resp.status_code >= 400:
                 raise tr.status_error(
                     resp.status_code, tr._msg(response_detail(resp)), retry_after(resp)
                 )
+            if resp.status_code >= 300:
+                raise tr.region_error(
+                    f"{method} {url}: unexpected redirect (HTTP {resp.status_code})"
+                )
             if not resp.content:
                 return None
             try:
-                return resp.json()
-            except ValueError as exc:
-                raise tr.region_error(f"{method} {url}: answer is not JSON") from exc
+                return decode_json(resp.content)
+            except AnswerError as exc:
+                raise tr.region_error(f"{method} {url}: {exc}") from None
+
+    def _document(self, region: RegionRef, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        """A call whose answer must be one JSON object."""
+        body = self._request(region, method, url, **kwargs)
+        if not isinstance(body, dict):
+            raise RegionError(region.full, f"{method} {url}: the answer is not a JSON object")
+        return body
 
     # -- targets -----------------------------------------------------------
 
@@ -187,11 +257,17 @@ class ServersFacade:
             auth: Any = tgt.session.auth
             if auth is None or not hasattr(auth, "get_access"):
                 raise RegionError(target, "the session has no authentication")
-            access = auth.get_access(tgt.session)
-            data = access.service_catalog.get_endpoints_data(
-                service_type="image", interface=tgt.interface
-            )
-        names = {ep.region_name for eps in data.values() for ep in eps if ep.region_name}
+            try:
+                access = auth.get_access(tgt.session)
+                data = access.service_catalog.get_endpoints_data(
+                    service_type="image", interface=tgt.interface
+                )
+                names = {ep.region_name for eps in data.values() for ep in eps if ep.region_name}
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                # keystoneauth reads the catalog as it comes
+                raise RegionError(target, f"malformed catalog ({type(exc).__name__})") from None
+        if not all(isinstance(name, str) for name in names):
+            raise RegionError(target, "malformed catalog: a region name is not a string")
         return sorted(names)
 
     def project_id(self, target: str) -> str:
@@ -215,10 +291,16 @@ class ServersFacade:
         budget = self._target_settings(region.target).list_images_timeout
         deadline = time.monotonic() + budget
         docs: dict[str, dict[str, Any]] = {}
+        # An empty page ends a listing, and pages are counted: a server
+        # cannot keep us paging forever.
+        pages = 0
         for hidden in (False, True):
             first = f"/v2/images?limit={self.page_size}"
             url: str | None = first + "&os_hidden=true" if hidden else first
             while url:
+                pages += 1
+                if pages > MAX_PAGES:
+                    raise RegionError(region.full, f"image listing: more than {MAX_PAGES} pages")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise RegionError(
@@ -226,10 +308,11 @@ class ServersFacade:
                         f"listing images took more than {budget:g} s (list_images_timeout)",
                     )
                 try:
-                    body = self._request(
+                    body = self._document(
                         region,
                         "GET",
                         url,
+                        deadline=deadline,
                         timeout=min(remaining, self.request_timeout),
                     )
                 except RegionError as exc:
@@ -240,14 +323,30 @@ class ServersFacade:
                             f"{exc.detail}",
                         ) from exc
                     raise
-                if not isinstance(body, dict):
-                    raise RegionError(region.full, "image listing: unexpected answer")
-                for doc in body.get("images") or ():
-                    if not isinstance(doc, dict):
-                        raise RegionError(region.full, "image listing: an entry is not an object")
-                    docs.setdefault(str(doc.get("id")), doc)
-                url = body.get("next")
+                url = self._next_page(region, body, docs)
         return [_image(doc, region) for doc in docs.values()]
+
+    def _next_page(
+        self, region: RegionRef, body: dict[str, Any], docs: dict[str, dict[str, Any]]
+    ) -> str | None:
+        """Take one listing page's images into ``docs``; the next page's URL, if any."""
+        images = body.get("images")
+        if not isinstance(images, list):
+            raise RegionError(region.full, "image listing: 'images' is not a list")
+        for doc in images:
+            if not isinstance(doc, dict):
+                raise RegionError(region.full, "image listing: an entry is not an object")
+            docs.setdefault(str(doc.get("id")), doc)
+        if len(docs) > MAX_IMAGES:
+            raise RegionError(region.full, f"image listing: more than {MAX_IMAGES} images")
+        link = body.get("next")
+        if link is None or not images:
+            return None
+        endpoint = self._clients(region).api.get_endpoint() or ""
+        try:
+            return next_link(link, endpoint, "/v2/images")
+        except AnswerError as error:
+            raise RegionError(region.full, f"image listing: {error}") from None
 
     def get_image(self, region: RegionRef, image_id: str) -> Image:
         doc = self._request(region, "GET", f"/v2/images/{image_id}", image=image_id)
@@ -280,8 +379,8 @@ class ServersFacade:
                 image=spec.name,
                 json=body,
                 # not idempotent: a retry after a lost answer would make a twin
+                retry=False,
                 connect_retries=0,
-                status_code_retries=0,
             )
         except ImageError as error:
             # Glance answers 409 for an id in use or once used by a deleted image.
@@ -296,7 +395,7 @@ class ServersFacade:
         try:
             with self._translate(region, image_id, data=True) as tr:
                 glance = self._clients(region).glance
-                tr.secrets = self._targets[region.target].secrets
+                tr.secrets = self._secrets(region.target)
                 glance.images.upload(image_id, reader, image_size=int(size))
         finally:
             reader.close()
@@ -306,29 +405,49 @@ class ServersFacade:
 
         The request is made now (a missing image fails here); the returned
         iterator raises :class:`ImageError` if the transfer breaks or the data
-        does not match the image's ``os_hash_value``/``checksum``.
+        does not match the image's ``os_hash_value`` (when glancesync knows
+        its algorithm) or else its ``checksum``. An image with neither is not
+        read. The check is ours, not glanceclient's, which fails with a
+        traceback on algorithms it does not know.
         """
+        image = self.get_image(region, image_id)
+        algo = usable_hash(image.os_hash_algo) if image.os_hash_value else None
+        if algo and image.os_hash_value:
+            expected = (algo, image.os_hash_value)
+        elif image.checksum:
+            expected = ("md5", image.checksum)
+        else:
+            raise ImageError(region.full, image_id, "no usable checksum; the data is not read")
         with self._translate(region, image_id, data=True) as tr:
             glance = self._clients(region).glance
-            tr.secrets = self._targets[region.target].secrets
-            body = glance.images.data(image_id)
+            tr.secrets = self._secrets(region.target)
+            try:
+                body = glance.images.data(image_id, do_checksum=False)
+            except (TypeError, ValueError) as exc:  # e.g. a bad Content-Length
+                raise tr.region_error(f"malformed download answer ({exc})") from None
         if body is None:
             raise ImageError(region.full, image_id, "image has no data")
-        return self._guarded_stream(region, image_id, body)
+        return self._guarded_stream(region, image_id, body, expected)
 
     def _guarded_stream(
-        self, region: RegionRef, image_id: str, body: Iterable[bytes]
+        self, region: RegionRef, image_id: str, body: Iterable[bytes], expected: tuple[str, str]
     ) -> Iterator[bytes]:
         chunks = iter(body)
         tr = self._translate(region, image_id, data=True)
+        digest = hashlib.new(expected[0])
         try:
             while True:
                 with tr:
                     try:
                         chunk = next(chunks)
                     except StopIteration:
-                        return
+                        break
+                digest.update(chunk)
                 yield chunk
+            if digest.hexdigest() != expected[1].lower():
+                raise ImageError(
+                    region.full, image_id, f"corrupt download: {expected[0]} differs from Glance's"
+                )
         finally:
             closer = getattr(body, "close", None) or getattr(chunks, "close", None)
             if callable(closer):
@@ -348,7 +467,7 @@ class ServersFacade:
         """
         if change.is_empty():
             return self.get_image(region, image_id)
-        current = self._request(region, "GET", f"/v2/images/{image_id}", image=image_id)
+        current = self._document(region, "GET", f"/v2/images/{image_id}", image=image_id)
         wanted = change.fields()
         patch = [
             {"op": "replace" if key in current else "add", "path": f"/{key}", "value": value}
@@ -384,11 +503,11 @@ class ServersFacade:
         entries = body.get("members") if isinstance(body, dict) else None
         if not isinstance(entries, list):
             raise ImageError(region.full, image_id, "members: unexpected answer")
-        return frozenset(
-            str(entry["member_id"])
-            for entry in entries
-            if isinstance(entry, dict) and isinstance(entry.get("member_id"), str)
-        )
+        found = [entry.get("member_id") if isinstance(entry, dict) else None for entry in entries]
+        # A member id goes into the URL that removes it: only plain project ids.
+        if not all(isinstance(m, str) and PROJECT_ID.fullmatch(m) for m in found):
+            raise ImageError(region.full, image_id, "members: an entry is not a project id")
+        return frozenset(str(m) for m in found)
 
     def delete_image(self, region: RegionRef, image_id: str) -> None:
         self._request(region, "DELETE", f"/v2/images/{image_id}", image=image_id)
@@ -406,7 +525,7 @@ class ServersFacade:
             methods = body["import-methods"]["value"]
         except (KeyError, TypeError):
             return []
-        return [str(m) for m in methods]
+        return [m for m in methods if isinstance(m, str)] if isinstance(methods, list) else []
 
     def import_from_region(
         self,

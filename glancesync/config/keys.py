@@ -25,6 +25,7 @@ from typing import Any
 
 from glancesync.config.condition import Condition, compile_condition
 from glancesync.config.ini import Entry, as_bool, as_int, as_list, as_positive, fail, quote
+from glancesync.model.provenance import PROJECT_ID
 
 #: The sections a key may go in: ``[main]``, or ``[DEFAULT]`` and the targets.
 MAIN = "main"
@@ -45,7 +46,6 @@ MAX_CHILDREN_LIMIT = 64
 #: What ``retire`` may say (:mod:`glancesync.engine.retire`).
 RETIRE_MODES = ("keep", "hide", "deactivate", "delete")
 _INTERFACES = ("public", "internal", "admin")
-_PROJECT = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _CHECKSUM = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}|[0-9a-f]{128}")
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 
@@ -147,7 +147,7 @@ def project_map(entry: Entry) -> Mapping[str, str]:
     pairs: dict[str, str] = {}
     for item in as_list(entry):
         master, sep, mine = item.partition(":")
-        if not sep or not _PROJECT.fullmatch(master) or not _PROJECT.fullmatch(mine):
+        if not sep or not PROJECT_ID.fullmatch(master) or not PROJECT_ID.fullmatch(mine):
             raise fail(entry, f"not a MASTER:TARGET pair of project ids: {quote(item)}")
         if master in pairs:
             raise fail(entry, f"project {quote(master)} is mapped twice")

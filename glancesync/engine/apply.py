@@ -30,6 +30,7 @@ from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.errors import IdUnavailable, ImageError, RegionError, ServerError
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
+from glancesync.model.text import one_line
 from glancesync.transfer.copy import copy_image_data
 from glancesync.transfer.source import MasterSource
 
@@ -210,9 +211,13 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
                 record = _create(facade, region, unprotected)
                 try:
                     sent = copy_image_data(facade, source, entry.master, region, record.id)
-                except (ImageError, RegionError):
+                except Exception as error:
+                    # whatever failed, the unfinished record must not stay
                     _discard(facade, run, record, entry.master.name)
-                    raise
+                    if isinstance(error, (ImageError, RegionError)):
+                        raise
+                    why = one_line(f"upload failed: {type(error).__name__}: {error}")
+                    raise ImageError(region.full, entry.master.name, why) from error
     assert record is not None
     if spec.protected or spec.members:
         after = MetadataChange(protected=True if spec.protected else None, add_members=spec.members)

@@ -35,7 +35,8 @@ MEMBERS = PREFIX + "members"
 #: Glance keeps property values up to 255 characters.
 _MAX_VALUE = 255
 _HASH = re.compile(r"[a-z0-9_]{1,32}:[0-9a-f]{1,255}")
-_PROJECT = re.compile(r"[0-9A-Za-z_-]{1,64}")
+#: What a Keystone project id looks like (hex for SQL-backed Keystones).
+PROJECT_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -115,4 +116,4 @@ def _moment(value: object) -> datetime | None:
 def _projects(value: object) -> frozenset[str]:
     if not isinstance(value, str) or len(value) > _MAX_VALUE * 16:
         return frozenset()
-    return frozenset(p for p in value.split(",") if _PROJECT.fullmatch(p))
+    return frozenset(p for p in value.split(",") if PROJECT_ID.fullmatch(p))

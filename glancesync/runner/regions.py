@@ -77,23 +77,45 @@ def _child(
     would overwrite each other's line; the parent says which region
     started and finished.
     """
-    after_fork()
-    disable_bars()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    # Created 0600 before logging opens it: a log may name images and hosts.
-    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-    handler = logging.FileHandler(log_path, encoding="utf-8")
-    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root.addHandler(handler)
     try:
+        after_fork()
+        disable_bars()
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        # Created 0600 before logging opens it: a log may name images and hosts.
+        os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        handler = logging.FileHandler(log_path, encoding="utf-8")
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root.addHandler(handler)
         report = work(region)
     except BaseException as error:  # the parent must always get an answer
         report = RegionReport(region.full, True, error=f"{type(error).__name__}: {error}")
     if report.text:
         LOG.info("%s", report.text.rstrip("\n"))
     queue.put(report)
+
+
+def _log_paths(regions: Sequence[RegionRef], run_dir: Path) -> dict[str, Path]:
+    """One log file per region in ``run_dir``, named after it, never twice the same.
+
+    Region names come from the catalog: :attr:`RegionRef.file_stem` makes
+    them safe, two regions that still meet get ``-2``, ``-3``..., and each
+    path is checked to resolve inside ``run_dir``.
+    """
+    paths: dict[str, Path] = {}
+    taken: set[str] = set()
+    for region in regions:
+        stem, number = region.file_stem, 1
+        while f"{stem}.log" in taken:
+            number += 1
+            stem = f"{region.file_stem}-{number}"
+        taken.add(f"{stem}.log")
+        path = run_dir / f"{stem}.log"
+        if path.resolve().parent != run_dir.resolve():
+            raise OSError(f"log file of region {region.full!r} would leave {run_dir}")
+        paths[region.full] = path
+    return paths
 
 
 def run_parallel(
@@ -115,10 +137,11 @@ def run_parallel(
     pending = list(regions)
     running: dict[str, Any] = {}
     reports: dict[str, RegionReport] = {}
+    log_paths = _log_paths(regions, run_dir)
     while pending or running:
         while pending and len(running) < max(1, max_children):
             region = pending.pop(0)
-            log_path = run_dir / f"{region.file_stem}.log"
+            log_path = log_paths[region.full]
             process = context.Process(
                 target=_child, args=(work, region, log_path, queue, after_fork)
             )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from glancesync.cloud.protocol import Facade
 from glancesync.model.errors import ImageError
-from glancesync.model.image import Image
+from glancesync.model.image import Image, usable_hash
 from glancesync.model.region import RegionRef
 from glancesync.transfer.progress import tracked
 from glancesync.transfer.source import MasterSource
@@ -24,7 +24,8 @@ class HashingStream:
     def __init__(self, chunks: Iterable[bytes], os_hash_algo: str | None) -> None:
         self._chunks = iter(chunks)
         self.md5 = hashlib.md5(usedforsecurity=False)
-        self.os_hash = hashlib.new(os_hash_algo) if os_hash_algo else None
+        algo = usable_hash(os_hash_algo)
+        self.os_hash = hashlib.new(algo) if algo else None
         self.size = 0
 
     def __iter__(self) -> Iterator[bytes]:
@@ -51,8 +52,12 @@ def copy_image_data(
     """Stream ``master``'s data into the region's record ``record_id``; return bytes sent.
 
     Raises :class:`ImageError` when the bytes sent or the image the region
-    ends up with do not match the master.
+    ends up with do not match the master, or when the master gives no hash
+    glancesync can check (an image is never left active unverified).
     """
+    if not master.checksum and not (usable_hash(master.os_hash_algo) and master.os_hash_value):
+        why = f"the master gives no usable checksum (os_hash_algo {master.os_hash_algo!r})"
+        raise ImageError(region.full, master.name, f"cannot verify a copy: {why}")
     stream = HashingStream(source.chunks(master), master.os_hash_algo)
     try:
         _send_and_verify(facade, stream, master, region, record_id)

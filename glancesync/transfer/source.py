@@ -10,6 +10,11 @@ In order of preference:
 3. the master's Glance API, streamed; when the spool is on and has room,
    the bytes are also written to it on the way (a tee).
 
+No local path is ever made of the server's words: a spool file is named by
+the sha256 of the image's id and hash, and an ``images_dir`` file is only
+looked for under an id that is a UUID (Glance's own file names); either
+path is checked to resolve inside its directory.
+
 A spool file only becomes visible (renamed into place) after the upload it
 was written during has verified every byte against the master's hashes, so
 a reader never sees a partial or wrong copy. Several child processes may
@@ -22,6 +27,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +38,19 @@ from glancesync.model.region import RegionRef
 LOG = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+
+
+def _inside(directory: Path, name: str) -> Path | None:
+    """``directory / name``, or None unless it resolves to a direct child of ``directory``."""
+    path = directory / name
+    return path if path.resolve().parent == directory.resolve() else None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
 
 
 def _read_file(path: Path) -> Iterator[bytes]:
@@ -112,8 +131,9 @@ class MasterSource:
     def _spool_path(self, image: Image) -> Path | None:
         if self.spool_dir is None or self.spool_limit <= 0:
             return None
-        key = image.os_hash_value or image.checksum or image.id
-        return self.spool_dir / f"{image.id}-{key[:32]}"
+        key = image.os_hash_value or image.checksum or ""
+        name = hashlib.sha256(f"{image.id}\0{key}".encode()).hexdigest()
+        return _inside(self.spool_dir, name)
 
     def _room_for(self, size: int) -> bool:
         """Whether the spool can take ``size`` more bytes.
@@ -135,9 +155,11 @@ class MasterSource:
 
     def _images_dir_file(self, image: Image) -> Path | None:
         """The master's own file, if it is there and holds the right bytes."""
-        if self.images_dir is None or not image.checksum:
+        if self.images_dir is None or not image.checksum or not _is_uuid(image.id):
             return None
-        path = self.images_dir / image.id
+        path = _inside(self.images_dir, image.id)
+        if path is None:
+            return None
         if image.id not in self._checked_files:
             ok = path.is_file() and path.stat().st_size == image.size
             if ok:
