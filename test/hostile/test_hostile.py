@@ -45,6 +45,11 @@ def files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*") if p.is_file()}
 
 
+def lock_files(directory: Path) -> set[Path]:
+    """The run's lock files: ``sync.lock`` and one ``sync.lock.REGION-HASH`` per region."""
+    return {p for p in directory.iterdir() if p.name.startswith("sync.lock")}
+
+
 # -- 1. no local path from server data (the spool) -----------------------------
 
 
@@ -67,7 +72,7 @@ def test_master_image_ids_never_become_local_paths(env: Env, evil_id: str) -> No
     assert "region Evil: unexpected answer from Glance: an image id that is not a plain name" in (
         run.err
     )
-    assert files_under(env.tmp) - before <= {env.tmp / "sync.lock"}
+    assert files_under(env.tmp) - before <= lock_files(env.tmp)
     assert victim.read_bytes() == b"a file of the sync host"
     # nothing read from the host was sent anywhere: no region was touched
     assert not [r for r in server.requests if r.path.startswith(("/r/1/", "/r/2/"))]
@@ -182,7 +187,7 @@ def test_hostile_region_names_stay_inside_the_log_and_backup_dirs(env: Env) -> N
     (run_dir,) = {p.parent for p in logs}
     assert run_dir.parent == env.tmp / "logs"
     assert {p.parent for p in backups} == {env.tmp / "backups"}
-    assert created == logs | backups | {env.tmp / "sync.lock"}
+    assert created == logs | backups | lock_files(env.tmp)
     for path in created:
         assert path.name.isprintable() and not path.name.startswith(".")
 
@@ -345,7 +350,7 @@ def test_secrets_are_masked_in_every_form_at_every_verbosity(
             assert value not in text, f"{name} form of a secret in the output"
         assert url_password not in text
         assert not _decodes_to_secret(text)
-    assert "hostile:Echo: FAILED; HTTP 400: bad: plain=***" in runs[0].out
+    assert "hostile:Echo: FAILED; region error: HTTP 400: bad: plain=***" in runs[0].out
     assert "RESP BODY" in runs[1].err or "RESP:" in runs[1].err, "-vv shows the HTTP traffic"
     log_dir = env.tmp / "logs"
     for path in log_dir.rglob("*") if log_dir.exists() else ():
