@@ -21,7 +21,6 @@ import pytest
 
 from glancesync.model.region import RegionRef
 from glancesync.runner.regionlock import region_lock_path
-
 from test.e2e.conftest import Env, Run
 from test.fault.conftest import (
     FaultGlance,
