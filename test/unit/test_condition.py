@@ -17,13 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glancesync.config.budget import STEP_BUDGET, Budget
-from glancesync.config.condition import (
-    IMAGE_ATTRIBUTES,
-    MAX_SOURCE,
-    Condition,
-    ConditionError,
-    compile_condition,
-)
+from glancesync.config.condition import Condition, ConditionError, compile_condition
+from glancesync.config.grammar import IMAGE_ATTRIBUTES, MAX_SOURCE
 from glancesync.config.settings import Credentials, TargetSettings
 from glancesync.engine.selection import is_selected
 from glancesync.model.image import Image
