@@ -320,3 +320,17 @@ def _set(**fields: Any) -> Any:
 
     name = fields.pop("name", None)
     return MetadataChange(name=name, set_properties=fields)
+
+
+def test_a_record_of_as_many_members_as_glance_allows_is_read_back(cloud: MemoryCloud) -> None:
+    """Glance keeps 128 members per image by default; their record is longer than 255."""
+    from glancesync.model.provenance import MAX_MEMBERS_VALUE, MEMBERS, members_value
+
+    projects = frozenset(f"{n:064x}" for n in range(128))
+    stamp = {SOURCE_ID: "m", SOURCE_REGION: "RegionOne", SOURCE_HASH: "md5:00"}
+    copy = cloud.add("RegionTwo", "base", **stamp, **{MEMBERS: members_value(projects)})
+    found = provenance_of(copy)
+    assert found is not None and found.members == projects
+    assert len(members_value(projects)) < MAX_MEMBERS_VALUE
+    damaged = cloud.add("RegionTwo", "big", **stamp, **{MEMBERS: "a" * (MAX_MEMBERS_VALUE + 1)})
+    assert provenance_of(damaged) is not None and provenance_of(damaged).members == frozenset()
