@@ -3,22 +3,27 @@
 Retirement acts on every copy of the target's project whose master image is
 not selected, and each test selects only its own images: run as the
 cloud's admin, it would retire the copies of every other test running on
-the same cloud. So the retirement tests sync into the regions as a project
-of their own, ``demo2`` (user2), through a target named ``mine`` in the
-master's Keystone; their master images are private, since only an admin
-may make an image public. Images of the admin project with provenance are
-then "another project's images", which must never be touched.
+the same cloud. So the retirement tests sync as a project of their own,
+made for this module and removed after it, through a target named ``mine``
+in the master's Keystone: two runs of these tests on one cloud never see
+each other's copies. Their master images are private, since only an admin
+may make an image public. Copies of the admin project are then "another
+project's images", which must never be touched.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from test.e2e.conftest import STATE, Env
+from test.e2e.conftest import REGIONS, STATE, Env
+from tools.cloudclients import glance_for, session_for
 from tools.devcloud import topology
 
 LAYOUT = topology.load(str(STATE))
@@ -29,22 +34,88 @@ def rows(stdout: str) -> list[tuple[str, ...]]:
     return [tuple(row) for row in csv.reader(io.StringIO(stdout))]
 
 
-def user2_section(keystone: str = "ks1", **values: str) -> dict[str, str]:
-    """Credentials of the ``demo2`` project of a Keystone, as a config section."""
-    return {
-        "user": topology.USER2,
-        "password": topology.USER2_PASSWORD,
-        "tenant": topology.USER2_PROJECT,
-        "keystone_url": LAYOUT.url(keystone),
-        **values,
-    }
+@dataclass(frozen=True)
+class Account:
+    """A project of its own, with a member user, in one Keystone."""
+
+    keystone: str
+    project: str
+    project_id: str
+    user: str
+    password: str
+
+    def section(self, **values: str) -> dict[str, str]:
+        """Its credentials as a config section."""
+        return {
+            "user": self.user,
+            "password": self.password,
+            "tenant": self.project,
+            "keystone_url": LAYOUT.url(self.keystone),
+            **values,
+        }
+
+    def glance(self, region: str) -> Any:
+        auth = {"user": self.user, "password": self.password, "project": self.project}
+        return glance_for(_session(LAYOUT.url(self.keystone), **auth), region)
 
 
-def mine_config(env: Env, **values: str) -> Any:
-    """A config with the target ``mine`` (demo2), selecting this test's images, private too."""
+def _session(url: str, user: str, password: str, project: str) -> Any:
+    from keystoneauth1 import session
+    from keystoneauth1.identity import v3
+
+    auth = v3.Password(
+        auth_url=url,
+        username=user,
+        password=password,
+        project_name=project,
+        user_domain_name="Default",
+        project_domain_name="Default",
+    )
+    return session.Session(auth=auth)
+
+
+def _account(keystone: str) -> Iterator[Account]:
+    """Make the project and user as the Keystone's admin; delete them and their images after."""
+    admin = session_for(topology.keystone(keystone).cloud, LAYOUT)
+    url = LAYOUT.url(keystone)
+    name = f"gs-e2e-{secrets.token_hex(4)}"
+    project = admin.post(f"{url}/projects", json={"project": {"name": name}}).json()["project"]
+    password = secrets.token_hex(16)
+    body = {"user": {"name": name, "password": password, "default_project_id": project["id"]}}
+    user = admin.post(f"{url}/users", json=body).json()["user"]
+    role = admin.get(f"{url}/roles?name=member").json()["roles"][0]
+    admin.put(f"{url}/projects/{project['id']}/users/{user['id']}/roles/{role['id']}")
+    try:
+        yield Account(keystone, name, project["id"], name, password)
+    finally:
+        regions = [r for r in REGIONS if topology.cloud_of(r) == topology.keystone(keystone).cloud]
+        for region in regions:
+            client = glance_for(admin, region)
+            for image in list(client.images.list(filters={"owner": project["id"]})):
+                if image.get("protected"):
+                    client.images.update(image["id"], protected=False)
+                client.images.delete(image["id"])
+        admin.delete(f"{url}/users/{user['id']}")
+        admin.delete(f"{url}/projects/{project['id']}")
+
+
+@pytest.fixture(scope="module")
+def mine() -> Iterator[Account]:
+    """The project the retirement tests sync as, in the master's Keystone."""
+    yield from _account("ks1")
+
+
+@pytest.fixture(scope="module")
+def lone_master() -> Iterator[Account]:
+    """A project in the other Keystone whose only images are those a test puts there."""
+    yield from _account("ks2")
+
+
+def mine_config(env: Env, mine: Account, **values: str) -> Any:
+    """A config with the target ``mine``, selecting this test's images, private ones too."""
     return env.config(
         DEFAULT={"metadata_condition": f"image.name.startswith('{env.prefix}')"},
-        mine=user2_section(**values),
+        mine=mine.section(**values),
     )
 
 
@@ -107,7 +178,7 @@ def test_a_renamed_master_image_renames_its_copy_in_place(env: Env) -> None:
     copy = env.glance.one("RegionTwo", old)
     env.glance.client(MASTER).images.update(master["id"], name=new)
     dry = env.sync("--dry-run", "RegionTwo")
-    assert dry.code == 0 and "follow_rename" in dry.stdout + dry.stderr, dry
+    assert dry.code == 0 and "follow_rename" in dry.stdout, dry
     run = env.sync("RegionTwo")
     assert run.code == 0, run.stderr
     assert "0 images uploaded" in run.stdout
@@ -204,10 +275,10 @@ def test_keep_ids_gives_the_masters_id_or_falls_back_with_a_warning(env: Env) ->
 # -- retirement ----------------------------------------------------------------------
 
 
-def synced_as_mine(env: Env, *names: str, region: str = "RegionTwo") -> dict[str, dict[str, Any]]:
-    """Private master images, synced into *region* as demo2; name -> master image."""
+def synced_as_mine(env: Env, mine: Account, *names: str) -> dict[str, dict[str, Any]]:
+    """Private master images, synced into RegionTwo as ``mine``; name -> master image."""
     masters = {n: env.glance.create(MASTER, n, env.data(n), visibility="private") for n in names}
-    run = env.sync(f"mine:{region}", config=mine_config(env))
+    run = env.sync("mine:RegionTwo", config=mine_config(env, mine))
     assert run.code == 0, run.stderr
     return masters
 
@@ -216,13 +287,21 @@ def delete_master(env: Env, image: dict[str, Any]) -> None:
     env.glance.client(MASTER).images.delete(image["id"])
 
 
+def _json(stdout: str) -> list[dict[str, Any]]:
+    import json
+
+    loaded: list[dict[str, Any]] = json.loads(stdout)
+    return loaded
+
+
 @pytest.mark.parametrize("mode", ["hide", "deactivate", "delete"])
-def test_each_retire_mode_on_a_master_deletion(env: Env, mode: str) -> None:
+def test_each_retire_mode_on_a_master_deletion(env: Env, mine: Account, mode: str) -> None:
     keep, gone = env.name("keep"), env.name("gone")
-    masters = synced_as_mine(env, keep, gone)
+    masters = synced_as_mine(env, mine, keep, gone)
     copy = env.glance.one("RegionTwo", gone)
+    assert copy["owner"] == mine.project_id
     delete_master(env, masters[gone])
-    config = mine_config(env, retire=mode)
+    config = mine_config(env, mine, retire=mode)
 
     status = env.sync("--show-status", "--format", "json", "mine:RegionTwo", config=config)
     assert status.code == 0, status.stderr
@@ -249,20 +328,13 @@ def test_each_retire_mode_on_a_master_deletion(env: Env, mode: str) -> None:
     assert rows(again.stdout) == [("ok", "mine:RegionTwo", keep)]
 
 
-def _json(stdout: str) -> list[dict[str, Any]]:
-    import json
-
-    loaded: list[dict[str, Any]] = json.loads(stdout)
-    return loaded
-
-
-def test_a_deselected_image_is_retired(env: Env) -> None:
+def test_a_deselected_image_is_retired(env: Env, mine: Account) -> None:
     stays, leaves = env.name("stays"), env.name("leaves")
-    masters = synced_as_mine(env, stays, leaves)
+    masters = synced_as_mine(env, mine, stays, leaves)
     env.glance.client(MASTER).images.update(masters[leaves]["id"], dropped="yes")
     condition = f"image.name.startswith('{env.prefix}') and 'dropped' not in image.user_properties"
     config = env.config(
-        DEFAULT={"metadata_condition": condition}, mine=user2_section(retire="delete")
+        DEFAULT={"metadata_condition": condition}, mine=mine.section(retire="delete")
     )
     run = env.sync("mine:RegionTwo", config=config)
     assert run.code == 0, run.stderr
@@ -270,81 +342,88 @@ def test_a_deselected_image_is_retired(env: Env) -> None:
     assert env.glance.one("RegionTwo", stays)["status"] == "active"
 
 
-def test_more_than_max_retire_retires_nothing_and_exits_1(env: Env) -> None:
+def test_more_than_max_retire_retires_nothing_and_exits_1(env: Env, mine: Account) -> None:
     names = [env.name(short) for short in ("a", "b", "c")]
-    masters = synced_as_mine(env, *names, env.name("keep"))
+    masters = synced_as_mine(env, mine, *names, env.name("keep"))
     for name in names:
         delete_master(env, masters[name])
     before = env.glance.snapshot(env.prefix)
-    run = env.sync("mine:RegionTwo", config=mine_config(env, retire="delete", max_retire="2"))
+    config = mine_config(env, mine, retire="delete", max_retire="2")
+    run = env.sync("mine:RegionTwo", config=config)
     assert run.code == 1
     assert "3 copies would be retired, more than max_retire = 2" in run.stderr
     assert all(name in run.stderr for name in names)
     assert env.glance.snapshot(env.prefix) == before
 
 
-def test_an_empty_master_listing_retires_nothing(env: Env) -> None:
-    """The master target is the other Keystone's demo2, whose master region holds our images only.
+def test_an_empty_master_listing_retires_nothing(
+    env: Env, mine: Account, lone_master: Account
+) -> None:
+    """The master is a project of the other Keystone that holds only this test's image.
 
-    Its copies go to the master Keystone as target ``mine``. Once the master's
-    images are deleted its listing of the project is empty: a real
+    Its copy goes to the master Keystone as target ``mine``. Once that image
+    is deleted the master's listing of the project is empty: a real
     server's empty answer, which must retire nothing.
     """
     name = env.name("lone")
-    master_user = "other-user2"
-    master = env.glance.create(
-        "OtherOne", name, env.data("l"), as_user=master_user, visibility="private"
-    )
-    assert master["visibility"] == "private"
+    client = lone_master.glance("OtherOne")
+    master = client.images.create(name=name, disk_format="raw", container_format="bare")
+    client.images.upload(master["id"], io.BytesIO(env.data("l")), image_size=4096)
     sections = {
         "main": {"master_region": "OtherOne"},
         "DEFAULT": {"metadata_condition": f"image.name.startswith('{env.prefix}')"},
-        "master": user2_section("ks2"),
+        "master": lone_master.section(),
     }
-    config = env.config(**sections, mine=user2_section())
-    run = env.sync("mine:RegionTwo", config=config)
+    run = env.sync("mine:RegionTwo", config=env.config(**sections, mine=mine.section()))
     assert run.code == 0, run.stderr
     copy = env.glance.one("RegionTwo", name)
     assert provenance(copy)["glancesync_source_region"] == "OtherOne"
 
-    env.glance.client("OtherOne", as_user=master_user).images.delete(master["id"])
-    owner = env.glance.project_id(master_user)
-    left = [i for i in env.glance.client("OtherOne", master_user).images.list()]
-    assert [i["name"] for i in left if i["owner"] == owner] == [], "the premise: nothing left"
-    config = env.config(**sections, mine=user2_section(retire="delete"))
+    client.images.delete(master["id"])
+    assert list(client.images.list()) == []  # the premise: the master holds nothing
+    config = env.config(**sections, mine=mine.section(retire="delete"))
     run = env.sync("mine:RegionTwo", config=config)
     assert run.code == 0, run.stderr
     assert "nothing retired: the master listing is empty" in run.stderr
     assert env.glance.one("RegionTwo", name)["id"] == copy["id"]
 
 
-def test_images_without_provenance_of_others_and_protected_are_never_retired(env: Env) -> None:
+def test_images_without_provenance_of_others_and_protected_are_never_retired(
+    env: Env, mine: Account
+) -> None:
     gone, guarded, theirs = env.name("gone"), env.name("guarded"), env.name("theirs")
-    masters = synced_as_mine(env, gone, guarded, env.name("keep"))
-    env.glance.create("RegionTwo", env.name("local"), b"l", as_user="user2", visibility="private")
+    masters = synced_as_mine(env, mine, gone, guarded, env.name("keep"))
+    # the project's own image, with the bytes of a master image that goes: no provenance
+    region = mine.glance("RegionTwo")
+    local = region.images.create(name=env.name("local"), disk_format="raw", container_format="bare")
+    region.images.upload(local["id"], io.BytesIO(env.data(gone)), image_size=4096)
     protected = env.glance.one("RegionTwo", guarded)
-    env.glance.client("RegionTwo", "user2").images.update(protected["id"], protected=True)
+    mine.glance("RegionTwo").images.update(protected["id"], protected=True)
     # another project's copy, with provenance: the admin project syncs it
     masters[theirs] = env.glance.create(MASTER, theirs, env.data("t"))
     assert env.sync("RegionTwo").code == 0
     for short in (gone, guarded, theirs):
         delete_master(env, masters[short])
 
-    run = env.sync("mine:RegionTwo", config=mine_config(env, retire="delete"))
+    run = env.sync("mine:RegionTwo", config=mine_config(env, mine, retire="delete"))
     assert run.code == 0, run.stderr
     assert env.glance.named("RegionTwo", gone) == []  # the rule does apply here
     left = {i["name"]: i for i in env.glance.images("RegionTwo", env.prefix)}
     assert set(left) == {guarded, theirs, env.name("local"), env.name("keep")}
+    assert (left[env.name("local")]["id"], left[env.name("local")]["status"]) == (
+        local["id"],
+        "active",
+    )
     assert left[guarded]["status"] == "active" and left[guarded]["protected"] is True
     assert provenance(left[theirs])["glancesync_source_id"] == masters[theirs]["id"]
     assert left[theirs]["status"] == "active" and not left[theirs]["os_hidden"]
 
 
-def test_retire_delete_after_deletes_only_after_the_delay(env: Env) -> None:
+def test_retire_delete_after_deletes_only_after_the_delay(env: Env, mine: Account) -> None:
     gone, keep = env.name("gone"), env.name("keep")
-    masters = synced_as_mine(env, gone, keep)
+    masters = synced_as_mine(env, mine, gone, keep)
     delete_master(env, masters[gone])
-    config = mine_config(env, retire="hide", retire_delete_after="30")
+    config = mine_config(env, mine, retire="hide", retire_delete_after="30")
     assert env.sync("mine:RegionTwo", config=config).code == 0
     hidden = env.glance.one("RegionTwo", gone)
     assert hidden["os_hidden"] is True
@@ -353,18 +432,18 @@ def test_retire_delete_after_deletes_only_after_the_delay(env: Env) -> None:
     assert env.glance.one("RegionTwo", gone)["id"] == hidden["id"]  # retired today: kept
 
     # The clock: the moment of retirement is what the copy records.
-    mine = env.glance.client("RegionTwo", "user2")
-    mine.images.update(hidden["id"], glancesync_retired_at="2026-01-01T00:00:00Z")
+    when = "2026-01-01T00:00:00Z"
+    mine.glance("RegionTwo").images.update(hidden["id"], glancesync_retired_at=when)
     run = env.sync("mine:RegionTwo", config=config)
     assert run.code == 0, run.stderr
     assert env.glance.named("RegionTwo", gone) == []
     assert env.glance.one("RegionTwo", keep)["status"] == "active"
 
 
-def test_a_hidden_master_image_is_not_gone(env: Env) -> None:
+def test_a_hidden_master_image_is_not_gone(env: Env, mine: Account) -> None:
     name = env.name("hidden")
     master = env.glance.create(MASTER, name, env.data("h"), visibility="private", os_hidden=True)
-    config = mine_config(env, retire="delete")
+    config = mine_config(env, mine, retire="delete")
     run = env.sync("mine:RegionTwo", config=config)
     assert run.code == 0, run.stderr
     copy = env.glance.one("RegionTwo", name)
