@@ -65,10 +65,10 @@ def plan_rows(plan: RegionPlan, with_action: bool) -> list[dict[str, Any]]:
     if with_action:
         entries = (*plan.obsolete, *plan.entries)
     rows = [_row(plan, entry, with_action) for entry in entries]
-    return rows + [_retire_row(plan, step, with_action) for step in plan.retirements]
+    return rows + [_retire_row(plan, step) for step in plan.retirements]
 
 
-def _retire_row(plan: RegionPlan, step: Retirement, with_action: bool) -> dict[str, Any]:
+def _retire_row(plan: RegionPlan, step: Retirement) -> dict[str, Any]:
     """A ``pending_retire`` row: the copy, and the master image it came from."""
     row: dict[str, Any] = {
         "status": Status.PENDING_RETIRE.value,
@@ -78,9 +78,9 @@ def _retire_row(plan: RegionPlan, step: Retirement, with_action: bool) -> dict[s
         "region_id": step.image.id,
         "size": step.image.size,
         "checksum": step.image.checksum,
+        # status rows too: a retirement is only understood with its action
+        "action": RETIRE_ACTIONS[step.how].value,
     }
-    if with_action:
-        row["action"] = RETIRE_ACTIONS[step.how].value
     return row
 
 

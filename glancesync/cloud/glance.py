@@ -479,6 +479,11 @@ class ServersFacade:
             for key in change.remove_properties
             if key in current and key not in wanted
         ]
+        # Members go before the patch and come after it: Glance keeps members
+        # only on a shared image, and the patch may change its visibility.
+        members = f"/v2/images/{image_id}/members"
+        for project in change.remove_members:
+            self._request(region, "DELETE", f"{members}/{project}", image=image_id)
         doc = current
         if patch:
             doc = self._request(
@@ -489,12 +494,8 @@ class ServersFacade:
                 json=patch,
                 headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
             )
-        # Members after the patch: only a shared image can have them.
-        members = f"/v2/images/{image_id}/members"
         for project in change.add_members:
             self._request(region, "POST", members, image=image_id, json={"member": project})
-        for project in change.remove_members:
-            self._request(region, "DELETE", f"{members}/{project}", image=image_id)
         return _image(doc, region)
 
     def list_members(self, region: RegionRef, image_id: str) -> frozenset[str]:

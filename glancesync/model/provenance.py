@@ -32,8 +32,14 @@ RETIRED_AT = PREFIX + "retired_at"
 #: The member projects glancesync added to the copy, comma-separated.
 MEMBERS = PREFIX + "members"
 
-#: Glance keeps property values up to 255 characters.
+#: The longest id, region name or hash glancesync writes (Glance's own names
+#: stop at 255 characters). A longer value is not ours.
 _MAX_VALUE = 255
+#: The longest member record read. Glance stores a property value as TEXT
+#: (65,535 bytes in MySQL; SQLite and PostgreSQL have no limit), and keeps at
+#: most ``image_member_quota`` members per image (128 by default): 128 project
+#: ids of Keystone's 64 characters at most make 8,320 (doc/manual.rst, "Sharing").
+MAX_MEMBERS_VALUE = 65_535
 _HASH = re.compile(r"[a-z0-9_]{1,32}:[0-9a-f]{1,255}")
 #: What a Keystone project id looks like (hex for SQL-backed Keystones).
 PROJECT_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
@@ -114,6 +120,6 @@ def _moment(value: object) -> datetime | None:
 
 
 def _projects(value: object) -> frozenset[str]:
-    if not isinstance(value, str) or len(value) > _MAX_VALUE * 16:
+    if not isinstance(value, str) or len(value) > MAX_MEMBERS_VALUE:
         return frozenset()
     return frozenset(p for p in value.split(",") if PROJECT_ID.fullmatch(p))

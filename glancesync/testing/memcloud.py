@@ -152,14 +152,23 @@ class MemoryCloud:
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
         doc = self._get(region, image_id).doc
-        doc.update(change.fields())
-        if change.add_members and doc["visibility"] != "shared":
-            raise ImageError(region.full, image_id, "HTTP 403: only shared images have members")
+        # As the real facade: members go first, while the image is still shared.
         members = self.members.setdefault((region.full, image_id), set())
-        members.update(change.add_members)
-        members.difference_update(change.remove_members)
+        if change.remove_members:
+            self._shared(region, doc)
+        for project in change.remove_members:
+            if project not in members:
+                raise ImageError(region.full, image_id, f"HTTP 404: {project} is no member")
+            members.discard(project)
+        doc.update(change.fields())
         for key in change.remove_properties:
             doc.pop(key, None)
+        if change.add_members:
+            self._shared(region, doc)
+        for project in change.add_members:
+            if project in members:
+                raise ImageError(region.full, image_id, f"HTTP 409: {project} is a member")
+            members.add(project)
         self.writes.append((region.full, "update", doc["name"]))
         return image_from_glance(dict(doc), region.full)
 
@@ -174,11 +183,13 @@ class MemoryCloud:
         self.writes.append((region.full, "delete", stored.doc["name"]))
 
     def list_members(self, region: RegionRef, image_id: str) -> frozenset[str]:
-        self._get(region, image_id)
+        self._shared(region, self._get(region, image_id).doc)
         return frozenset(self.members.get((region.full, image_id), ()))
 
     def deactivate_image(self, region: RegionRef, image_id: str) -> None:
         stored = self._get(region, image_id)
+        if stored.doc["status"] == "deactivated":
+            return  # Glance answers 204 again
         if stored.doc["status"] != "active":
             raise ImageError(region.full, image_id, "HTTP 403: not active")
         stored.doc["status"] = "deactivated"
@@ -255,6 +266,12 @@ class MemoryCloud:
         if region.name not in self.regions_by_target.get(region.target, ()):
             # as the real facade: the catalog has no image endpoint there
             raise RegionError(region.full, "no image endpoint in the catalog")
+
+    @staticmethod
+    def _shared(region: RegionRef, doc: dict[str, Any]) -> None:
+        """Glance lists, adds and removes members of shared images only."""
+        if doc["visibility"] != "shared":
+            raise ImageError(region.full, doc["id"], "HTTP 403: only shared images have members")
 
     def _get(self, region: RegionRef, image_id: str) -> _Stored:
         self._check(region)
