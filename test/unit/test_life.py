@@ -331,12 +331,13 @@ def test_a_record_of_as_many_members_as_glance_allows_is_read_back(cloud: Memory
 
     projects = frozenset(f"{n:064x}" for n in range(128))
     stamp: dict[str, Any] = {SOURCE_ID: "m", SOURCE_REGION: "RegionOne", SOURCE_HASH: "md5:00"}
-    copy = cloud.add("RegionTwo", "base", b"x", **stamp, **{MEMBERS: members_value(projects)})
+    stamp[MEMBERS] = members_value(projects)
+    copy = cloud.add("RegionTwo", "base", b"x", **stamp)
     found = provenance_of(copy)
     assert found is not None and found.members == projects
     assert len(members_value(projects)) < MAX_MEMBERS_VALUE
-    long_record = {MEMBERS: "a" * (MAX_MEMBERS_VALUE + 1)}
-    damaged = provenance_of(cloud.add("RegionTwo", "big", b"x", **stamp, **long_record))
+    stamp[MEMBERS] = "a" * (MAX_MEMBERS_VALUE + 1)
+    damaged = provenance_of(cloud.add("RegionTwo", "big", b"x", **stamp))
     assert damaged is not None and damaged.members == frozenset()
 
 
