@@ -178,7 +178,7 @@ def glance_conf(lay, name):
     quota = f"user_storage_quota = {g.quota}\n" if g.quota else ""
     if g.extra_store:
         backends, fs2 = "fs:file, fs2:file", f"[fs2]\nfilesystem_store_datadir = {d}/images2/\n"
-    extra = conversion_conf() if g.converts else ""
+    extra = conversion_conf(lay) if g.converts else ""
     if g.limits:
         quota += "use_keystone_limits = True\n"
         extra += limits_conf(ks, g.region)
@@ -224,10 +224,13 @@ lock_path = {d}/locks
 {extra}"""
 
 
-def conversion_conf():
-    """Glance's image_conversion import plugin: every import comes out raw (qemu-img)."""
-    return "[image_import_opts]\nimage_import_plugins = ['image_conversion']\n" + (
+def conversion_conf(lay):
+    """Glance's image_conversion import plugin: every import comes out raw (qemu-img). The
+    plugin runs qemu-img under ``[wsgi] python_interpreter`` (by default the uWSGI binary)."""
+    return (
+        "[image_import_opts]\nimage_import_plugins = ['image_conversion']\n"
         "[image_conversion]\noutput_format = raw\n"
+        f"[wsgi]\npython_interpreter = {venv_bin(lay, 'python')}\n"
     )
 
 
