@@ -168,7 +168,7 @@ class MemoryCloud:
         if region.full in self.corrupt_uploads:
             payload = bytes([payload[0] ^ 1]) + payload[1:] if payload else b"!"
         self._store_data(stored.doc, payload)
-        stored.doc["stores"] = store or DEFAULT_STORE
+        stored.doc["stores"] = store or self._default_store(region)
         stored.data = payload
         self.writes.append((region.full, "upload", stored.doc["name"]))
 
@@ -191,7 +191,7 @@ class MemoryCloud:
             raise ImageError(region.full, image_id, f"HTTP 400: import method {method} not offered")
         self.writes.append((region.full, "import", stored.doc["name"]))
         if region.full in self.failing_imports:
-            stored.doc["os_glance_failed_import"] = ",".join(stores) or DEFAULT_STORE
+            stored.doc["os_glance_failed_import"] = ",".join(stores) or self._default_store(region)
             raise ImportFailed(region.full, image_id, f"{method} import failed: no space left")
         if method == "copy-image":
             held = [s for s in str(stored.doc.get("stores") or "").split(",") if s]
@@ -203,7 +203,7 @@ class MemoryCloud:
         if region.full in self.converting and stored.doc.get("disk_format") != "raw":
             data, stored.doc["disk_format"] = converted(data), "raw"
         self._store_data(stored.doc, data)
-        stored.doc["stores"] = ",".join(stores) or DEFAULT_STORE
+        stored.doc["stores"] = ",".join(stores) or self._default_store(region)
         stored.data = data
         return self.get_image(region, image_id)
 
@@ -286,6 +286,10 @@ class MemoryCloud:
         return self.get_image(region, image_id)
 
     # -- internals -------------------------------------------------------
+
+    def _default_store(self, region: RegionRef) -> str:
+        known = self.region_offer(region).stores
+        return known[0] if known else DEFAULT_STORE
 
     def _check_stores(self, region: RegionRef, stores: Iterable[str]) -> None:
         known = self.region_offer(region).stores
