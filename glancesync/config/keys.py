@@ -305,6 +305,8 @@ KEYS: tuple[Key, ...] = (
         "Delete a hidden or deactivated copy this many days after it was retired."),
     Key("max_retire", _T, "whole number", 5, count(0),
         "The most copies one region may retire in one run."),
+    Key("retire_protected", _T, "boolean", False, as_bool,
+        "Whether retirement may deactivate or delete a protected copy."),
     # --- targets: how regions store their copies ---
     Key("disk_format", _T, "disk format", None, disk_format,
         "The disk format of the copies in this target's regions, converted from the master's "
@@ -320,8 +322,6 @@ KEYS: tuple[Key, ...] = (
     Key("stores_regions", _T, "list of REGION:STORE+STORE", MappingProxyType({}),
         region_stores,
         "Regions whose copies go into other stores than ``stores`` says."),
-    Key("retire_protected", _T, "boolean", False, as_bool,
-        "Whether retirement may deactivate or delete a protected copy."),
 )
 # fmt: on
 
