@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from glancesync.config.settings import TargetSettings
+from glancesync.config.storage import DISK_FORMATS
 from glancesync.model.image import Image
 from glancesync.model.provenance import converted_from, made_from, provenance_of
 from glancesync.model.storage import MIB, RegionOffer, image_stores, virtual_size
@@ -47,6 +48,8 @@ class Storage:
     def conversion(self, master: Image, offer: RegionOffer | None) -> Conversion | None:
         """The conversion a copy of *master* needs here, and where it is planned."""
         if self.disk_format is None or master.disk_format in (None, self.disk_format):
+            return None
+        if master.disk_format not in DISK_FORMATS:  # ami, aki, iso...: qemu-img cannot
             return None
         where = LOCAL
         if self.conversion_mode == "auto" and (

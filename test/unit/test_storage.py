@@ -72,6 +72,13 @@ def test_a_master_already_in_the_wanted_format_is_not_converted(cloud: MemoryClo
     assert kept.new_image is not None and kept.new_image.disk_format == "raw"
 
 
+def test_formats_qemu_img_does_not_convert_are_left_as_they_are(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "kernel", b"k", disk_format="aki")
+    (entry,) = make_sync(cloud, disk_format="raw").plan_region("RegionTwo").entries
+    assert entry.conversion is None
+    assert entry.new_image is not None and entry.new_image.disk_format == "aki"
+
+
 def test_region_side_conversion_makes_a_converted_copy_that_is_ok_next_time(
     cloud: MemoryCloud,
 ) -> None:
