@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, noop, planning, throughput
+from bench import concurrency, conversion, noop, planning, throughput
 from bench.arrange import REGIONS, Bench, Cloud, write_config
 from bench.measure import LOG, MIB, parse_size, say, wait_cloud
 from bench.report import machine, report
@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--plan-regions", type=int, default=None, help="part d regions (50)")
     parser.add_argument(
         "--concurrent-size", type=parse_size, default=None, help="part e image size (128MiB)"
+    )
+    parser.add_argument(
+        "--conversion-size", type=parse_size, default=None, help="part f virtual size (1GiB)"
     )
     parser.add_argument(
         "--no-spool-variant",
@@ -80,6 +83,8 @@ def defaults(args: argparse.Namespace) -> None:
         args.plan_regions = 5 if quick else 50
     if args.concurrent_size is None:
         args.concurrent_size = 8 * MIB if quick else 128 * MIB
+    if args.conversion_size is None:
+        args.conversion_size = 64 * MIB if quick else 2**30
     if quick:
         args.repeat, args.repeat_e = 1, 1
 
@@ -88,14 +93,14 @@ def run_parts(args: argparse.Namespace, parts: set[str], results: dict[str, Any]
     if "d" in parts:
         say("(d) planning in memory")
         results["d"] = planning.run(args.plan_images, args.plan_regions, min(5, args.plan_regions))
-    if not parts & {"a", "c", "e"}:
+    if not parts & {"a", "c", "e", "f"}:
         return
     prefix = f"bench{uuid.uuid4().hex[:8]}_"
     results["prefix"] = prefix
     tmp = Path(tempfile.mkdtemp(prefix="glancesync-bench-"))
     bench = Bench(args, prefix, tmp)
     try:
-        for name in ("a", "e", "c"):
+        for name in ("a", "e", "c", "f"):
             if name not in parts:
                 continue
             try:
@@ -105,6 +110,8 @@ def run_parts(args: argparse.Namespace, parts: set[str], results: dict[str, Any]
                     results.update(part.notes)
                 elif name == "e":
                     results["e"] = concurrency.run(bench)
+                elif name == "f":
+                    results["f"] = conversion.run(bench)
                 else:
                     results["c"] = noop.run(bench)
             except Exception as error:  # record it, go on with the other parts

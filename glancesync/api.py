@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -237,7 +238,8 @@ class GlanceSync:
         members = MemberLists(
             self.master_members(selection), self._region_members(ref, region_images)
         )
-        plan = plan_region(
+        plan_with = partial(
+            plan_region,
             ref,
             catalog,
             selection.images,
@@ -249,6 +251,12 @@ class GlanceSync:
             selection_failed=selection.failed,
             adopt=adopt,
         )
+        plan = plan_with()
+        if plan.upload_steps() or plan.store_steps():
+            # Before the first write: what the region offers decides how copies
+            # travel and whether the plan fits (doc/manual.rst, "Regions that
+            # store differently").
+            plan = plan_with(offer=self.facade.region_offer(ref))
         for entry in (*plan.obsolete, *plan.entries):
             for warning in entry.warnings:
                 LOG.warning("[%s] %s", ref.full, warning)
@@ -280,6 +288,8 @@ class GlanceSync:
             plan = self.plan_region(ref, adopt)
         except RegionError as error:
             return RegionRun(ref, error=error)
+        if plan.blocked is not None:
+            return RegionRun(ref, plan, error=RegionError(ref.full, plan.blocked))
         return RegionRun(ref, plan, self.apply(plan) if write else None)
 
     def sync_region(self, region: str | RegionRef, dry_run: bool = False) -> ApplyResult | None:

@@ -46,6 +46,7 @@ from glancesync.cloud.errors import (
     response_detail,
     retry_after,
 )
+from glancesync.cloud.imports import read_offer, run_import
 from glancesync.cloud.session import USER_AGENT, Target, make_target
 from glancesync.cloud.stream import IterableReader
 from glancesync.config.settings import Settings, TargetSettings
@@ -60,6 +61,7 @@ from glancesync.model.image import (
 )
 from glancesync.model.provenance import PROJECT_ID
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 
 LOG = logging.getLogger(__name__)
 
@@ -389,16 +391,55 @@ class ServersFacade:
             raise
         return _image(doc, region)
 
-    def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
-        """Stream ``data`` (exactly ``size`` bytes) into the queued record; no retry."""
+    def upload(
+        self,
+        region: RegionRef,
+        image_id: str,
+        data: Iterable[bytes],
+        size: int,
+        store: str | None = None,
+    ) -> None:
+        """Stream ``data`` (exactly ``size`` bytes) into the queued record; no retry.
+
+        With ``store``, into that store (``X-Image-Meta-Store``)."""
         reader = IterableReader(data, expected_size=size)
         try:
             with self._translate(region, image_id, data=True) as tr:
                 glance = self._clients(region).glance
                 tr.secrets = self._secrets(region.target)
-                glance.images.upload(image_id, reader, image_size=int(size))
+                glance.images.upload(image_id, reader, image_size=int(size), backend=store)
         finally:
             reader.close()
+
+    def stage(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
+        """Stream ``data`` into the record's staging area, for a glance-direct import."""
+        reader = IterableReader(data, expected_size=size)
+        try:
+            with self._translate(region, image_id, data=True) as tr:
+                glance = self._clients(region).glance
+                tr.secrets = self._targets[region.target].secrets
+                glance.images.stage(image_id, reader, image_size=int(size))
+        finally:
+            reader.close()
+
+    def region_offer(self, region: RegionRef) -> RegionOffer:
+        """Import methods, stores and quotas of the region (``GET /v2/info/...``)."""
+        return read_offer(lambda *a, **k: self._request(region, *a, **k))
+
+    def import_image(
+        self, region: RegionRef, image_id: str, method: str, stores: tuple[str, ...], timeout: float
+    ) -> Image:
+        """Import a staged record (``glance-direct``) or copy an active one into more stores
+        (``copy-image``); returns once done, raises ImportFailed with the region's reason."""
+        return run_import(
+            lambda *a, **k: self._request(region, *a, **k),
+            self.get_image,
+            region,
+            image_id,
+            {"name": method},
+            stores,
+            timeout,
+        )
 
     def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
         """The image's data in chunks, verified against its hash as it is read.
@@ -540,30 +581,24 @@ class ServersFacade:
 
         Both regions must share one Keystone: Glance fetches the source with
         the caller's token, found in that token's catalog. Waits until the
-        record is active, and raises ImageError if it fails or takes longer
-        than ``timeout`` seconds.
+        record is active, and raises ImportFailed (with the region's own
+        reason) if it fails or takes longer than ``timeout`` seconds.
         """
-        body = {
-            "method": {
-                "name": "glance-download",
-                "glance_region": source.name,
-                "glance_image_id": source_image_id,
-                "glance_service_interface": self._target(region.target).interface,
-            }
+        method = {
+            "name": "glance-download",
+            "glance_region": source.name,
+            "glance_image_id": source_image_id,
+            "glance_service_interface": self._target(region.target).interface,
         }
-        self._request(region, "POST", f"/v2/images/{image_id}/import", image=image_id, json=body)
-        deadline = time.monotonic() + timeout
-        while True:
-            image = self.get_image(region, image_id)
-            if image.status == "active":
-                return image
-            if image.status in ("killed", "deleted", "deactivated"):
-                raise ImageError(region.full, image_id, f"glance-download ended {image.status}")
-            if time.monotonic() > deadline:
-                raise ImageError(
-                    region.full, image_id, f"glance-download not done after {timeout:.0f} s"
-                )
-            time.sleep(IMPORT_POLL_SECONDS)
+        return run_import(
+            lambda *a, **k: self._request(region, *a, **k),
+            self.get_image,
+            region,
+            image_id,
+            method,
+            (),
+            timeout,
+        )
 
     def close(self) -> None:
         """Forget sessions and clients (their connections are closed with them)."""

@@ -25,6 +25,13 @@ from typing import Any
 
 from glancesync.config.condition import Condition, compile_condition
 from glancesync.config.ini import Entry, as_bool, as_int, as_list, as_positive, fail, quote
+from glancesync.config.storage import (
+    conversion,
+    disk_format,
+    region_formats,
+    region_stores,
+    stores,
+)
 from glancesync.model.provenance import PROJECT_ID
 
 #: The sections a key may go in: ``[main]``, or ``[DEFAULT]`` and the targets.
@@ -300,6 +307,21 @@ KEYS: tuple[Key, ...] = (
         "The most copies one region may retire in one run."),
     Key("retire_protected", _T, "boolean", False, as_bool,
         "Whether retirement may deactivate or delete a protected copy."),
+    # --- targets: how regions store their copies ---
+    Key("disk_format", _T, "disk format", None, disk_format,
+        "The disk format of the copies in this target's regions, converted from the master's "
+        "when it differs."),
+    Key("disk_format_regions", _T, "list of REGION:FORMAT", MappingProxyType({}),
+        region_formats,
+        "Regions whose copies take another disk format than ``disk_format`` says."),
+    Key("conversion", _T, "auto", "auto", conversion,
+        "Where a copy is converted: by the region on import when it can, else here "
+        "(``auto``), or always here (``local``)."),
+    Key("stores", _T, "list", (), stores,
+        "The Glance stores every copy is written into, and must be in to count as synced."),
+    Key("stores_regions", _T, "list of REGION:STORE+STORE", MappingProxyType({}),
+        region_stores,
+        "Regions whose copies go into other stores than ``stores`` says."),
 )
 # fmt: on
 

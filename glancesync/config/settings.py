@@ -78,6 +78,27 @@ class TargetSettings:
     keep_ids: bool = default("keep_ids")
     #: Master project id -> this target's project id, for image members.
     member_projects: Mapping[str, str] = field(default_factory=lambda: default("member_projects"))
+    #: The disk format of the copies (None: the master's), and per-region exceptions.
+    disk_format: str | None = default("disk_format")
+    disk_format_regions: Mapping[str, str] = field(
+        default_factory=lambda: default("disk_format_regions")
+    )
+    #: ``auto``: a region's own conversion on import first; ``local``: always here.
+    conversion: str = default("conversion")
+    #: The stores the copies go into (empty: the region's default), and exceptions.
+    stores: tuple[str, ...] = default("stores")
+    stores_regions: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: default("stores_regions")
+    )
+
+    def format_in(self, region: str) -> str | None:
+        """The disk format copies take in *region*; None: the master's own."""
+        wanted = self.disk_format_regions.get(region, self.disk_format)
+        return None if wanted == "master" else wanted
+
+    def stores_in(self, region: str) -> tuple[str, ...]:
+        """The stores copies go into in *region*; empty: the region's default."""
+        return self.stores_regions.get(region, self.stores)
 
 
 @dataclass(frozen=True)

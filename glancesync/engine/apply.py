@@ -32,6 +32,7 @@ from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
 from glancesync.model.text import one_line
 from glancesync.transfer.copy import copy_image_data
+from glancesync.transfer.placed import RegionMemory, import_deadline, place
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
@@ -41,9 +42,6 @@ LOG = logging.getLogger(__name__)
 UPLOAD_ATTEMPTS = 3
 BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
-#: A glance-download import may take this long, plus 1 s per 20 MB.
-IMPORT_TIMEOUT_SECONDS = 120.0
-IMPORT_MIN_BYTES_PER_SECOND = 20e6
 
 
 @dataclass(frozen=True)
@@ -88,6 +86,8 @@ class _Run:
     outcomes: list[Outcome] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
     bytes_uploaded: int = 0
+    #: What the run learns of the region's imports (do they convert?).
+    memory: RegionMemory = field(default_factory=RegionMemory)
     #: Uploads may run in threads (max_uploads_per_region).
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -126,6 +126,8 @@ def apply_plan(
     try:
         for entry in plan.metadata_steps():
             _guarded(run, entry, str(entry.action), partial(_update, facade, run, entry))
+        for entry in plan.store_steps():
+            _guarded(run, entry, entry.action_text, partial(_copy_stores, facade, run, entry))
         uploads = [
             (entry, partial(_upload, facade, source, run, entry)) for entry in plan.upload_steps()
         ]
@@ -186,6 +188,13 @@ def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
     facade.update_image(run.region, entry.region_image.id, entry.change)
 
 
+def _copy_stores(facade: Facade, run: _Run, entry: PlannedImage) -> None:
+    """Add the stores a right-bytes copy lacks (copy-image: the region copies, nothing sent)."""
+    assert entry.region_image is not None
+    deadline = import_deadline(entry.region_image.size)
+    facade.import_image(run.region, entry.region_image.id, "copy-image", entry.stores, deadline)
+
+
 def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage) -> None:
     """Create, fill and verify the new image; only then retire the old one.
 
@@ -203,7 +212,19 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     unprotected = replace(spec, protected=False)
     record: Image | None = None
     sent = 0
-    if run.transfer == "glance-download":
+    if entry.conversion is not None or entry.stores:
+        placed = place(
+            facade,
+            source,
+            region,
+            entry,
+            unprotected,
+            partial(_create, facade, region),
+            lambda image: _discard(facade, run, image, entry.master.name),
+            run.memory,
+        )
+        record, sent = placed.image, placed.sent
+    elif run.transfer == "glance-download":
         record = _server_side_copy(facade, source, run, entry, unprotected)
     if record is None:
         for attempt in _retrying(region, entry.master.name):
@@ -249,7 +270,7 @@ def _server_side_copy(
         run.transfer = "stream"
         return None
     record = _create(facade, region, spec)
-    timeout = IMPORT_TIMEOUT_SECONDS + entry.master.size / IMPORT_MIN_BYTES_PER_SECOND
+    timeout = import_deadline(entry.master.size)
     try:
         image = facade.import_from_region(
             region, record.id, source.master_region, entry.master.id, timeout

@@ -29,10 +29,12 @@ from glancesync.engine.steps import (
     RegionPlan,
     Status,
 )
+from glancesync.engine.storage import Need, Storage, holds, preflight, storage_for, upload_need
 from glancesync.model.changes import MetadataChange
 from glancesync.model.image import AMI_KEYS, Image
 from glancesync.model.provenance import provenance_of
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 from glancesync.model.values import frozen
 
 #: Region images in these states are records a run created and never
@@ -40,6 +42,8 @@ from glancesync.model.values import frozen
 LEFTOVER_STATES = frozenset({"queued", "saving", "killed"})
 #: The member lists of a region without shared images.
 NO_MEMBERS = MemberLists()
+#: A region that stores copies as the master does.
+NO_STORAGE_RULES = Storage()
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
 
@@ -56,6 +60,7 @@ def plan_region(
     now: datetime | None = None,
     selection_failed: bool = False,
     adopt: bool = False,
+    offer: RegionOffer | None = None,
 ) -> RegionPlan:
     """Decide the status and action of every selected master image in ``region``.
 
@@ -67,8 +72,11 @@ def plan_region(
     moment retirement delays are measured from, ``selection_failed`` whether
     the target's selection failed on some image (then nothing is retired).
     With ``adopt`` the plan only stamps provenance (doc/manual.rst,
-    "An image's life").
+    "An image's life"). ``offer`` is what the region offers (import methods,
+    stores, quotas), read before a plan that writes: conversions are planned
+    from it, and a plan the region cannot take is ``blocked``.
     """
+    storage = storage_for(target, region.name)
     mine = [i for i in region_images if project_id is None or i.owner == project_id]
     visible = mine if target.only_tenant_images else list(region_images)
     leftovers = _by_name(i for i in mine if i.status in LEFTOVER_STATES)
@@ -85,7 +93,9 @@ def plan_region(
     base = {
         image.name: renamed[image.name].planned(members, target)
         if image.name in renamed
-        else _plan_content(image, by_name.get(image.name, ()), target, project_id, members)
+        else _plan_content(
+            image, by_name.get(image.name, ()), target, project_id, members, storage, offer
+        )
         for image in selected
     }
     entries = []
@@ -120,7 +130,23 @@ def plan_region(
         warnings=catalog.warnings + retiring.warnings,
         retirements=retiring.steps,
         retire_blocked=retiring.blocked,
+        blocked=_preflight(region, storage, entries, offer),
     )
+
+
+def _preflight(
+    region: RegionRef, storage: Storage, entries: Sequence[PlannedImage], offer: RegionOffer | None
+) -> str | None:
+    """The region's verdict on the plan's uploads and store copies (None: not read, or fits)."""
+    if offer is None:
+        return None
+    needs = [upload_need(e.master, e.conversion, e.stores) for e in entries if e.action.uploads]
+    needs += [
+        Need(e.master.size * len(e.stores), 0, len(e.stores))
+        for e in entries
+        if e.action is Action.COPY_STORES
+    ]
+    return preflight(region.full, storage, needs, offer)
 
 
 def _distrust(catalog: MasterCatalog, target: TargetSettings, selection_failed: bool) -> str | None:
@@ -145,18 +171,23 @@ def _plan_content(
     target: TargetSettings,
     project_id: str | None,
     members: MemberLists,
+    storage: Storage = NO_STORAGE_RULES,
+    offer: RegionOffer | None = None,
 ) -> PlannedImage:
     """Status from the image's own content, before AMI references are looked at."""
+    conversion = storage.conversion(master, offer)
     if not candidates:
         shared_with, warnings = wanted_members(master, members, target)
         return PlannedImage(
             master,
             Status.PENDING_UPLOAD,
             Action.UPLOAD,
-            new_image=new_image_for(master, target, shared_with),
+            new_image=new_image_for(master, target, shared_with, conversion),
             warnings=warnings,
+            conversion=conversion,
+            stores=storage.stores,
         )
-    matching = [c for c in candidates if c.same_content(master)]
+    matching = [c for c in candidates if holds(c, master, conversion)]
     # Prefer our own copy when several hold the right bytes.
     matching.sort(key=lambda c: c.owner != project_id)
     chosen = matching[0] if matching else _prefer_own(candidates, project_id)
@@ -171,10 +202,29 @@ def _plan_content(
         if not foreign:
             sharing = member_change(master, chosen, provenance_of(chosen), members, target)
             change = metadata_change(master, chosen, target, sharing)
-            warnings += sharing.warnings + format_warnings(master, chosen)
+            warnings += sharing.warnings
+            if conversion is None:
+                warnings += format_warnings(master, chosen)
         status = Status.OK if change.is_empty() else Status.PENDING_METADATA
         action = Action.NONE if change.is_empty() else Action.UPDATE_METADATA
-        return PlannedImage(master, status, action, chosen, change, warnings=warnings)
+        missing = () if foreign else storage.missing_stores(chosen)
+        if missing and change.is_empty():
+            status, action = Status.PENDING_UPLOAD, Action.COPY_STORES
+        elif missing:
+            warnings += (
+                f"image {master.name!r}: not yet in store {', '.join(missing)}; "
+                "the next sync adds it",
+            )
+        return PlannedImage(
+            master,
+            status,
+            action,
+            chosen,
+            change,
+            warnings=warnings,
+            conversion=conversion,
+            stores=missing if action is Action.COPY_STORES else (),
+        )
     if foreign:
         warning = (
             f"image {master.name!r} in the region belongs to another project "
@@ -184,7 +234,11 @@ def _plan_content(
             master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
         )
     shared_with, more = wanted_members(master, members, target)
-    return _plan_conflict(master, chosen, target, warnings + more, shared_with)
+    entry = _plan_conflict(master, chosen, target, warnings + more, shared_with)
+    if entry.action.uploads and entry.new_image is not None:
+        spec = new_image_for(master, target, shared_with, conversion)
+        entry = replace(entry, new_image=spec, conversion=conversion, stores=storage.stores)
+    return entry
 
 
 def _prefer_own(candidates: Sequence[Image], project_id: str | None) -> Image:

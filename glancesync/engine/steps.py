@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from glancesync.engine.retire import Retirement, RetireMode
+from glancesync.engine.storage import Conversion
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
@@ -63,6 +64,8 @@ class Action(str, enum.Enum):
     RETIRE_HIDE = "retire_hide"
     RETIRE_DEACTIVATE = "retire_deactivate"
     RETIRE_DELETE = "retire_delete"
+    #: A copy with the right bytes lacks some of the wanted stores: copy-image adds them.
+    COPY_STORES = "copy_stores"
 
     @property
     def uploads(self) -> bool:
@@ -101,6 +104,19 @@ class PlannedImage:
     #: Unfinished records of an earlier run, deleted before the upload.
     leftovers: tuple[Image, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: The copy is (or, when uploaded, will be) converted from the master's format.
+    conversion: Conversion | None = None
+    #: The stores the upload lands in, or (``copy_stores``) the ones to add.
+    stores: tuple[str, ...] = ()
+
+    @property
+    def action_text(self) -> str:
+        """The action as reports show it: ``upload (convert qcow2→raw)``."""
+        if self.action.uploads and self.conversion is not None:
+            return f"{self.action.value} (convert {self.conversion})"
+        if self.action is Action.COPY_STORES:
+            return f"{self.action.value} ({', '.join(self.stores)})"
+        return str(self.action.value)
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,8 @@ class RegionPlan:
     retirements: tuple[Retirement, ...] = ()
     #: Names of the copies a run over ``max_retire`` would have retired.
     retire_blocked: tuple[str, ...] = ()
+    #: Why the region cannot take this plan (preflight); nothing is written then.
+    blocked: str | None = None
 
     @property
     def synchronised(self) -> bool:
@@ -126,6 +144,7 @@ class RegionPlan:
             and all(entry.action is Action.NONE for entry in self.obsolete)
             and not self.retirements
             and not self.retire_blocked
+            and self.blocked is None
         )
 
     @property
@@ -136,6 +155,10 @@ class RegionPlan:
         """Metadata work, done before any upload (it is cheap and safe)."""
         updates = [e for e in self.entries if e.action in _METADATA_ACTIONS]
         return [e for e in self.obsolete if e.action is not Action.NONE] + updates
+
+    def store_steps(self) -> list[PlannedImage]:
+        """Copies of region images into the stores they lack (region-side, no upload)."""
+        return [e for e in self.entries if e.action is Action.COPY_STORES]
 
     def upload_steps(self) -> list[PlannedImage]:
         """Uploads, smallest first, so a full region is found early."""

@@ -31,6 +31,9 @@ SOURCE_HASH = PREFIX + "source_hash"
 RETIRED_AT = PREFIX + "retired_at"
 #: The member projects glancesync added to the copy, comma-separated.
 MEMBERS = PREFIX + "members"
+#: On a converted copy: the master's disk format it was converted from. Its own
+#: checksum is then not the master's; SOURCE_HASH says which bytes it was made from.
+CONVERTED_FROM = PREFIX + "converted_from"
 
 #: The longest id, region name or hash glancesync writes (Glance's own names
 #: stop at 255 characters). A longer value is not ours.
@@ -93,6 +96,12 @@ def provenance_of(image: Image) -> Provenance | None:
         retired_at=_moment(raw.get(RETIRED_AT)),
         members=_projects(raw.get(MEMBERS)),
     )
+
+
+def converted_from(image: Image) -> str | None:
+    """The master's disk format a converted copy was made from, or None."""
+    value = image.raw.get(CONVERTED_FROM)
+    return value if isinstance(value, str) and 0 < len(value) <= 16 else None
 
 
 def made_from(copy: Provenance, master: Image) -> bool:

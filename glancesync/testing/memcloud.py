@@ -16,11 +16,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glancesync.model.changes import MetadataChange, NewImage
-from glancesync.model.errors import IdUnavailable, ImageError, RegionError
+from glancesync.model.errors import IdUnavailable, ImageError, ImportFailed, RegionError
 from glancesync.model.image import Image, image_from_glance
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 
 PROJECTS = {"master": "p-master", "other": "p-other"}
+#: The store an image lands in when none is named.
+DEFAULT_STORE = "default"
+
+
+def converted(data: bytes) -> bytes:
+    """The in-memory cloud's "raw form" of an image: other bytes, made from these."""
+    return b"RAW:" + data
+
+
 _clock = itertools.count(1)
 
 
@@ -54,6 +64,15 @@ class MemoryCloud:
     members: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     #: Ids ever used in a region: Glance never gives a deleted image's id again.
     used_ids: dict[str, set[str]] = field(default_factory=dict)
+    #: Region -> what it offers (import methods, stores, usage); default: every
+    #: import method, no multi-store API, no usage.
+    offers: dict[str, RegionOffer] = field(default_factory=dict)
+    #: Regions whose imports convert to raw (Glance's image_conversion plugin).
+    converting: set[str] = field(default_factory=set)
+    #: Regions whose imports fail (the image is left with os_glance_failed_import).
+    failing_imports: set[str] = field(default_factory=set)
+    #: (region, image id) -> bytes staged for a glance-direct import.
+    staged: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     # -- test helpers ----------------------------------------------------
 
@@ -132,8 +151,16 @@ class MemoryCloud:
         self.writes.append((region.full, "create", spec.name))
         return image_from_glance(dict(doc), region.full)
 
-    def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
+    def upload(
+        self,
+        region: RegionRef,
+        image_id: str,
+        data: Iterable[bytes],
+        size: int,
+        store: str | None = None,
+    ) -> None:
         stored = self._get(region, image_id)
+        self._check_stores(region, (store,) if store else ())
         payload = b"".join(data)
         if self.flaky_uploads.get(region.full, 0) > 0:
             self.flaky_uploads[region.full] -= 1
@@ -141,8 +168,44 @@ class MemoryCloud:
         if region.full in self.corrupt_uploads:
             payload = bytes([payload[0] ^ 1]) + payload[1:] if payload else b"!"
         self._store_data(stored.doc, payload)
+        stored.doc["stores"] = store or self._default_store(region)
         stored.data = payload
         self.writes.append((region.full, "upload", stored.doc["name"]))
+
+    def stage(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
+        stored = self._get(region, image_id)
+        self.staged[(region.full, image_id)] = b"".join(data)
+        stored.doc["status"] = "uploading"
+        self.writes.append((region.full, "stage", stored.doc["name"]))
+
+    def region_offer(self, region: RegionRef) -> RegionOffer:
+        self._check(region)
+        return self.offers.get(region.full, RegionOffer(tuple(self.image_import_methods(region))))
+
+    def import_image(
+        self, region: RegionRef, image_id: str, method: str, stores: tuple[str, ...], timeout: float
+    ) -> Image:
+        stored = self._get(region, image_id)
+        self._check_stores(region, stores)
+        if method not in self.region_offer(region).import_methods:
+            raise ImageError(region.full, image_id, f"HTTP 400: import method {method} not offered")
+        self.writes.append((region.full, "import", stored.doc["name"]))
+        if region.full in self.failing_imports:
+            stored.doc["os_glance_failed_import"] = ",".join(stores) or self._default_store(region)
+            raise ImportFailed(region.full, image_id, f"{method} import failed: no space left")
+        if method == "copy-image":
+            held = [s for s in str(stored.doc.get("stores") or "").split(",") if s]
+            stored.doc["stores"] = ",".join(dict.fromkeys([*held, *stores]))
+            return self.get_image(region, image_id)
+        data = self.staged.pop((region.full, image_id), None)
+        if data is None:
+            raise ImageError(region.full, image_id, "HTTP 409: nothing staged")
+        if region.full in self.converting and stored.doc.get("disk_format") != "raw":
+            data, stored.doc["disk_format"] = converted(data), "raw"
+        self._store_data(stored.doc, data)
+        stored.doc["stores"] = ",".join(stores) or self._default_store(region)
+        stored.data = data
+        return self.get_image(region, image_id)
 
     def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
         stored = self._get(region, image_id)
@@ -220,6 +283,16 @@ class MemoryCloud:
         return self.get_image(region, image_id)
 
     # -- internals -------------------------------------------------------
+
+    def _default_store(self, region: RegionRef) -> str:
+        known = self.region_offer(region).stores
+        return known[0] if known else DEFAULT_STORE
+
+    def _check_stores(self, region: RegionRef, stores: Iterable[str]) -> None:
+        known = self.region_offer(region).stores
+        unknown = [s for s in stores if known is None or s not in known]
+        if unknown:
+            raise ImageError(region.full, "?", f"HTTP 400: unknown store {unknown[0]}")
 
     def _new_doc(self, region: RegionRef, name: str, visibility: str, owner: str) -> dict[str, Any]:
         return {

@@ -47,20 +47,30 @@ class HashingStream:
 
 
 def copy_image_data(
-    facade: Facade, source: MasterSource, master: Image, region: RegionRef, record_id: str
+    facade: Facade,
+    source: MasterSource,
+    master: Image,
+    region: RegionRef,
+    record_id: str,
+    *,
+    store: str | None = None,
+    stage: bool = False,
 ) -> int:
     """Stream ``master``'s data into the region's record ``record_id``; return bytes sent.
 
-    Raises :class:`ImageError` when the bytes sent or the image the region
-    ends up with do not match the master, or when the master gives no hash
-    glancesync can check (an image is never left active unverified).
+    With ``store`` the data goes into that store; with ``stage`` into the
+    record's staging area, for an import that follows (the caller checks
+    the imported image). Raises :class:`ImageError` when the bytes sent or
+    the image the region ends up with do not match the master, or when the
+    master gives no hash glancesync can check (an image is never left active
+    unverified).
     """
     if not master.checksum and not (usable_hash(master.os_hash_algo) and master.os_hash_value):
         why = f"the master gives no usable checksum (os_hash_algo {master.os_hash_algo!r})"
         raise ImageError(region.full, master.name, f"cannot verify a copy: {why}")
     stream = HashingStream(source.chunks(master), master.os_hash_algo)
     try:
-        _send_and_verify(facade, stream, master, region, record_id)
+        _send_and_verify(facade, stream, master, region, record_id, store, stage)
     except BaseException:
         source.discard(master)
         raise
@@ -69,11 +79,23 @@ def copy_image_data(
 
 
 def _send_and_verify(
-    facade: Facade, stream: HashingStream, master: Image, region: RegionRef, record_id: str
+    facade: Facade,
+    stream: HashingStream,
+    master: Image,
+    region: RegionRef,
+    record_id: str,
+    store: str | None = None,
+    stage: bool = False,
 ) -> None:
     try:
         label = f"[{region.full}] {master.name}"
-        facade.upload(region, record_id, tracked(stream, master.size, label), master.size)
+        data = tracked(stream, master.size, label)
+        if stage:
+            facade.stage(region, record_id, data, master.size)
+        elif store is not None:
+            facade.upload(region, record_id, data, master.size, store)
+        else:
+            facade.upload(region, record_id, data, master.size)
     finally:
         stream.close()
 
@@ -86,6 +108,8 @@ def _send_and_verify(
         raise fail("md5 of the data read from the master differs from its checksum")
     if stream.os_hash is not None and stream.os_hash.hexdigest() != master.os_hash_value:
         raise fail(f"{master.os_hash_algo} of the data read differs from the master's")
+    if stage:
+        return
     uploaded = facade.get_image(region, record_id)
     if uploaded.status != "active":
         raise fail(f"the region left the image in status {uploaded.status!r}")

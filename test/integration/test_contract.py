@@ -20,6 +20,7 @@ from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.errors import IdUnavailable, ImageError, RegionError
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 from glancesync.testing.memcloud import MemoryCloud
 from test.integration.conftest import Cleanup
 
@@ -35,7 +36,9 @@ class Contract:
 @pytest.fixture(params=["memory", pytest.param("servers", marks=pytest.mark.cloud)])
 def side(request: pytest.FixtureRequest, uname: str) -> Iterator[Contract]:
     if request.param == "memory":
-        yield Contract(MemoryCloud(), lambda image: image)
+        # RegionTwo of the local cloud: every import method, stores fs and fs2, no limits
+        offer = RegionOffer(("glance-direct", "web-download", "copy-image"), ("fs", "fs2"), {})
+        yield Contract(MemoryCloud(offers={"RegionTwo": offer}), lambda image: image)
         return
     facade = request.getfixturevalue("facade")
     cleanup: Cleanup = request.getfixturevalue("cleanup")
@@ -209,3 +212,38 @@ def test_deactivate_an_active_image(side: Contract, uname: str) -> None:
     assert image.id in {i.id for i in side.facade.list_images(R2) if i.status == "deactivated"}
     side.facade.delete_image(R2, image.id)
     assert image.id not in {i.id for i in side.facade.list_images(R2)}
+
+
+def test_the_offer_names_import_methods_and_stores(side: Contract) -> None:
+    offer = side.facade.region_offer(R2)
+    assert {"glance-direct", "copy-image"} <= set(offer.import_methods)
+    assert offer.stores == ("fs", "fs2")
+    assert offer.quota("image_size_total") is None  # no limits in RegionTwo
+
+
+def test_an_upload_lands_in_the_store_named(side: Contract, uname: str) -> None:
+    image = side.created(side.facade.create_image(R2, _spec(uname)))
+    side.facade.upload(R2, image.id, [b"store"], 5, "fs2")
+    assert side.facade.get_image(R2, image.id).raw["stores"] == "fs2"
+
+
+def test_a_staged_import_lands_in_exactly_the_stores_asked(side: Contract, uname: str) -> None:
+    data = b"staged" * 500
+    image = side.created(side.facade.create_image(R2, _spec(uname)))
+    side.facade.stage(R2, image.id, [data], len(data))
+    got = side.facade.import_image(R2, image.id, "glance-direct", ("fs", "fs2"), 60)
+    assert got.status == "active" and set(got.raw["stores"].split(",")) == {"fs", "fs2"}
+    assert got.checksum == hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def test_copy_image_adds_a_store(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname), b"copied")
+    assert side.facade.get_image(R2, image.id).raw["stores"] == "fs"
+    got = side.facade.import_image(R2, image.id, "copy-image", ("fs2",), 60)
+    assert set(got.raw["stores"].split(",")) == {"fs", "fs2"}
+
+
+def test_an_unknown_store_is_refused(side: Contract, uname: str) -> None:
+    image = side.created(side.facade.create_image(R2, _spec(uname)))
+    with pytest.raises(ImageError):
+        side.facade.upload(R2, image.id, [b"x"], 1, "nosuch")

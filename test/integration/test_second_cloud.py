@@ -75,7 +75,9 @@ def test_second_cloud_runs_beside_the_first(devcloud: str, second: tuple[Path, i
     )
     facade = ServersFacade(settings)
     try:
-        assert facade.regions("master") == ["RegionOne", "RegionThree", "RegionTwo"]
+        assert facade.regions("master") == other.catalog_regions("ks1")
+        assert "RegionProxy" not in facade.regions("master")
+        assert {"RegionOne", "RegionConvert", "RegionLimits"} <= set(facade.regions("master"))
         assert facade.regions("other") == ["OtherOne"]
         auth_url = password_credentials(str(state), "master").auth_url
         assert auth_url is not None and f":{other.ports['ks1']}/" in auth_url

@@ -177,7 +177,9 @@ def test_dry_run_json_rows_and_no_writes(
         "region_id": present.id,
         "size": 3,
         "checksum": source.checksum,
+        "conversion": None,
         "action": "update_metadata",
+        "stores": [],
     }
     assert cloud.writes == []
 
