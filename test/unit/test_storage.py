@@ -184,6 +184,16 @@ def test_a_plan_over_quota_is_blocked_with_the_numbers(cloud: MemoryCloud) -> No
     assert cloud.writes == []
 
 
+def test_a_report_of_a_blocked_region_still_shows_its_statuses(cloud: MemoryCloud) -> None:
+    cloud.add("RegionOne", "a", b"a" * 3_000_000)
+    usage = {"image_size_total": Quota(1, 0)}
+    cloud.offers["RegionTwo"] = RegionOffer(METHODS, None, MappingProxyType(usage))
+    report = make_sync(cloud).run_region("RegionTwo", write=False)
+    assert report.error is None and report.plan is not None and report.plan.blocked
+    assert [e.status.value for e in report.plan.entries] == ["pending_upload"]
+    assert "region blocked, nothing written" in dry_run_text(report.plan)
+
+
 def test_a_region_without_usage_is_not_blocked(cloud: MemoryCloud) -> None:
     cloud.add("RegionOne", "a", b"a" * 3_000_000)
     run = make_sync(cloud).run_region("RegionTwo")
