@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 1: one after another)",
     )
     parser.add_argument(
+        "--bwlimit",
+        metavar="MB",
+        help="for this run, read from the master and send to each region at most MB "
+        "MB/s (10**6 bytes); sets [main] bwlimit",
+    )
+    parser.add_argument(
         "--format",
         choices=("csv", "json"),
         default=None,
@@ -189,6 +195,8 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
     """Run the command; return its exit code."""
     args = build_parser().parse_args(argv)
     regions, overrides = _split_arguments(args)
+    if args.bwlimit is not None:
+        overrides.append(f"main.bwlimit={args.bwlimit}")
     if args.format and not (args.show_status or args.dry_run):
         return _usage("--format goes with --show-status or --dry-run")
     if args.format == "csv" and args.dry_run:
