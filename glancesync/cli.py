@@ -29,7 +29,13 @@ from glancesync.model.text import printable_name
 from glancesync.report import dry_run_text, plan_rows, region_failed_line, status_csv, summary_line
 from glancesync.runner.lock import LockBusy, default_lock_path
 from glancesync.runner.regionlock import region_locks
-from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel, run_sequential
+from glancesync.runner.regions import (
+    RegionReport,
+    new_run_dir,
+    run_parallel,
+    run_sequential,
+    run_threads,
+)
 
 LOG = logging.getLogger("glancesync")
 
@@ -294,6 +300,8 @@ def _run_regions(
         return run_parallel(
             regions, work, settings.max_children, run_dir, after_fork=sync.facade.close
         )
+    if settings.fan_out > 1 and len(regions) > 1:
+        return run_threads(regions, work, settings.fan_out)
     return run_sequential(regions, work)
 
 

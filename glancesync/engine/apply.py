@@ -31,6 +31,7 @@ from glancesync.model.errors import IdUnavailable, ImageError, RegionError, Serv
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
 from glancesync.transfer.copy import copy_image_data
+from glancesync.transfer.ratelimit import RateLimiter
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class _Run:
 
     region: RegionRef
     transfer: str = "stream"
+    limiter: RateLimiter | None = None
     import_methods: list[str] | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
@@ -112,15 +114,17 @@ def apply_plan(
     source: MasterSource,
     transfer: str = "stream",
     max_uploads: int = 1,
+    limiter: RateLimiter | None = None,
 ) -> ApplyResult:
     """Metadata first, then uploads smallest first, then AMI fix-ups.
 
     ``transfer`` is the target's mode: ``stream`` through glancesync, or
     ``glance-download`` (the region pulls from the master, when it can).
-    ``max_uploads`` uploads run at once in the region (in threads).
+    ``max_uploads`` uploads run at once in the region (in threads), all
+    under ``limiter``, the region's ``bwlimit`` (None: no cap).
     """
     started = time.monotonic()
-    run = _Run(plan.region, transfer)
+    run = _Run(plan.region, transfer, limiter=limiter)
     region_error = None
     try:
         for entry in plan.metadata_steps():
@@ -209,7 +213,9 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
             with attempt:
                 record = _create(facade, region, unprotected)
                 try:
-                    sent = copy_image_data(facade, source, entry.master, region, record.id)
+                    sent = copy_image_data(
+                        facade, source, entry.master, region, record.id, run.limiter
+                    )
                 except (ImageError, RegionError):
                     _discard(facade, run, record, entry.master.name)
                     raise

@@ -15,6 +15,7 @@ from glancesync.model.errors import ImageError
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
 from glancesync.transfer.progress import tracked
+from glancesync.transfer.ratelimit import RateLimiter, paced
 from glancesync.transfer.source import MasterSource
 
 
@@ -46,20 +47,21 @@ class HashingStream:
 
 
 def copy_image_data(
-    facade: Facade, source: MasterSource, master: Image, region: RegionRef, record_id: str
+    facade: Facade,
+    source: MasterSource,
+    master: Image,
+    region: RegionRef,
+    record_id: str,
+    limiter: RateLimiter | None = None,
 ) -> int:
     """Stream ``master``'s data into the region's record ``record_id``; return bytes sent.
 
-    Raises :class:`ImageError` when the bytes sent or the image the region
-    ends up with do not match the master.
+    ``limiter`` caps what is sent to this region (``bwlimit``). Raises
+    :class:`ImageError` when the bytes sent or the image the region ends up
+    with do not match the master.
     """
-    stream = HashingStream(source.chunks(master), master.os_hash_algo)
-    try:
-        _send_and_verify(facade, stream, master, region, record_id)
-    except BaseException:
-        source.discard(master)
-        raise
-    source.verified(master)
+    stream = HashingStream(paced(source.chunks(master), limiter), master.os_hash_algo)
+    _send_and_verify(facade, stream, master, region, record_id)
     return stream.size
 
 

@@ -54,10 +54,18 @@ class RateLimiter:
             self._sleep(start - now)
 
     def paced(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """``chunks``, each let through only once the cap allows it."""
-        for chunk in chunks:
-            self.take(len(chunk))
-            yield chunk
+        """``chunks``, each let through only once the cap allows it.
+
+        Closing the result closes ``chunks`` (a download stops at once).
+        """
+        try:
+            for chunk in chunks:
+                self.take(len(chunk))
+                yield chunk
+        finally:
+            close = getattr(chunks, "close", None)
+            if callable(close):
+                close()
 
 
 def limiter(mb_per_second: float | None) -> RateLimiter | None:
