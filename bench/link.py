@@ -4,8 +4,8 @@ Each proxy stands for one region's link: the bandwidth is shared by all its
 connections, both directions each at ``rate`` bytes/s; every connection waits
 ``latency`` seconds before its first byte goes either way (a round trip).
 ``cut_after(n)`` drops the next connection after ``n`` bytes of the server's
-answer (or of the client's request), as a broken WAN link does. ``sent`` and ``received`` count the bytes that
-crossed (towards the server and towards the client).
+answer (or of the client's request), as a broken WAN link does. ``sent`` and
+``received`` count the bytes that crossed (towards the server and the client).
 
 :class:`ProxiedFacade` is glancesync's own facade with the image endpoints of
 some regions pointed at their proxies (the catalog cannot be changed on the
