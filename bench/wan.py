@@ -18,10 +18,15 @@ from typing import Any
 from bench.arrange import MASTER, Bench, write_config
 from bench.link import LinkProxy, ProxiedFacade
 from bench.measure import say
+from bench.throughput import ChunkReader
 from glancesync import cli
 from glancesync.config.loader import load_settings
 from glancesync.config.settings import Settings
+from glancesync.model.image import Image
+from glancesync.transfer.ratelimit import limiter
 from glancesync.transfer.resume import resumable
+from glancesync.transfer.source import MasterSource
+from tools.cloudclients import session_for
 from tools.devcloud import topology
 
 FAR = ["RegionTwo", "RegionThree", "other:OtherOne"]
@@ -30,6 +35,36 @@ FAR = ["RegionTwo", "RegionThree", "other:OtherOne"]
 def _upstream(region: str) -> tuple[str, int]:
     layout = topology.load()
     return layout.host, layout.region_port(region.split(":")[-1])
+
+
+def _cap_accuracy(facade: ProxiedFacade, image: Image, cap: float) -> dict[str, float]:
+    """Read the master under ``bwlimit = cap`` for at least 20 s; the rate achieved."""
+    source = MasterSource(facade, MASTER, limiter=limiter(cap))
+    started, got = time.perf_counter(), 0
+    while time.perf_counter() - started < 20:
+        for chunk in source.from_master(image):
+            got += len(chunk)
+    seconds = time.perf_counter() - started
+    rate = got / seconds / 1e6
+    say(f"(w) bwlimit {cap:g}: {rate:.2f} MB/s over {seconds:.1f} s")
+    return {"mb_s": rate, "seconds": seconds, "error_pct": 100 * (rate - cap) / cap}
+
+
+def _glanceclient_copy(image: Image, region: str, endpoints: dict[str, str]) -> None:
+    """The scripted baseline: glanceclient's download and upload, through the same links."""
+    from glanceclient import Client
+
+    target = region.split(":")[0] if ":" in region else "master"
+    name = region.split(":")[-1]
+    sessions = {cloud: session_for(cloud, topology.load()) for cloud in {"master", target}}
+    source = Client("2", session=sessions["master"], endpoint_override=endpoints[MASTER.full])
+    sink = Client(
+        "2", session=sessions[target], region_name=name, endpoint_override=endpoints[region]
+    )
+    new = sink.images.create(
+        name=image.name, disk_format="raw", container_format="bare", visibility="private"
+    )
+    sink.images.upload(new["id"], ChunkReader(source.images.data(image.id)), image_size=image.size)
 
 
 def run(bench: Bench, size: int, mbit: float, latency: float) -> dict[str, Any]:
@@ -76,18 +111,37 @@ def run(bench: Bench, size: int, mbit: float, latency: float) -> dict[str, Any]:
                 "restart_reread_pct": 100 * at,
             }
             say(f"(w) cut at {at:.0%}: resumed re-read {extra / 1e6:.2f} MB")
-        facade.close()
 
         for cap in (20.0, 50.0):
-            config = write_config(bench.tmp / f"bw{cap:g}.conf", bench.prefix, {"main": {}})
-            links[FAR[0]].set_rate(None)
+            out[f"bwlimit {cap:g}"] = _cap_accuracy(facade, master_image, cap)
+        facade.close()
+
+        for name, regions in (("glanceclient, one region", FAR[:1]), ("glanceclient, 3", FAR)):
             master.received = 0
             started = time.perf_counter()
-            cli.main(["-q", "--config-file", str(config), "--bwlimit", f"{cap:g}", FAR[0]], factory)
+            for region in regions:
+                _glanceclient_copy(master_image, region, endpoints)
             seconds = time.perf_counter() - started
-            got = master.received / seconds / 1e6
-            out[f"bwlimit {cap:g}"] = {"mb_s": got, "error_pct": 100 * (got - cap) / cap}
-            say(f"(w) bwlimit {cap:g}: {got:.2f} MB/s over {seconds:.1f} s")
+            out[name] = {"seconds": seconds, "master_bytes": master.received}
+            say(f"(w) {name}: {seconds:.1f} s, master read {master.received / 1e6:.1f} MB")
+            bench.cloud.delete_copies(master_image.name)
+
+        # glance-download against streaming, links unthrottled: the region pulls
+        # from the master's Glance itself, past the proxies.
+        for link in links.values():
+            link.set_rate(None)
+        for name, transfer in (("streaming, no link cap", "stream"), ("glance-download", None)):
+            extra = {"master": {"transfer": transfer or "glance-download"}}
+            config = write_config(bench.tmp / f"{name}.conf", bench.prefix, extra)
+            master.received = 0
+            region_link = links[FAR[0]]
+            region_link.sent = region_link.received = 0
+            started = time.perf_counter()
+            code = cli.main(["-q", "--config-file", str(config), FAR[0]], factory)
+            seconds = time.perf_counter() - started
+            through = master.received + region_link.sent + region_link.received
+            out[name] = {"seconds": seconds, "exit": code, "host_bytes": through}
+            say(f"(w) {name}: {seconds:.1f} s, {through / 1e6:.3f} MB through the host")
             bench.cloud.delete_copies(master_image.name)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
