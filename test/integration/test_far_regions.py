@@ -1,5 +1,6 @@
 """Far regions on real servers: a master download cut mid-way resumes, a region
-failing mid-upload in a fan-out, the bandwidth cap. The links are bench/link.py
+failing mid-upload in a fan-out, the bandwidth cap, --parallel children sharing
+one master read. The links are bench/link.py
 proxies in front of the shared cloud's Glances (glancesync's own facade, with
 the endpoints of the proxied regions replaced)."""
 
@@ -10,11 +11,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
 
+from bench.arrange import write_config
 from bench.link import LinkProxy, ProxiedFacade
+from glancesync import cli
 from glancesync.api import GlanceSync
 from glancesync.config.condition import compile_condition
 from glancesync.config.settings import Settings
@@ -142,3 +146,32 @@ def test_bwlimit_caps_what_is_read_from_the_master(
     assert 0.5 * cap * 1e6 <= rate <= 1.3 * cap * 1e6, rate
     assert result and not getattr(result[0], "failed", True)
     assert size <= link.received <= size + 1_300_000  # and the link carried no more
+
+
+def test_parallel_children_share_one_master_read_through_the_spool(
+    settings: Settings,
+    cleanup: Cleanup,
+    r1: RegionRef,
+    uname: str,
+    drop_copies: None,
+    tmp_path: Path,
+) -> None:
+    size = 6 * MIB
+    extra = {
+        "main": {"lock_file": str(tmp_path / "lock"), "max_children": "2", "log_dir": str(tmp_path)}
+    }
+    config = write_config(tmp_path / "glancesync.conf", uname, extra)
+    with LinkProxy(upstream("RegionOne")) as master:
+        facade = ProxiedFacade(settings, {r1.full: master.url})
+        image = seeded(facade, cleanup, r1, uname, size)
+        master.received = 0
+        code = cli.main(
+            ["-q", "--config-file", str(config), "--parallel", TWO.full, THREE.full],
+            lambda loaded: ProxiedFacade(loaded, {r1.full: master.url}),
+        )
+        assert code == 0
+        for region in (TWO, THREE):
+            (copy,) = copies(facade, region, uname)
+            assert (copy.status, copy.checksum) == ("active", image.checksum)
+        facade.close()
+    assert size <= master.received < size + 16 * 1024  # once, for both children
