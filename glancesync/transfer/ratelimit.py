@@ -2,9 +2,11 @@
 
 A :class:`RateLimiter` keeps one number, the moment the next byte may go
 (``next_free``); taking ``n`` bytes moves it on by ``n / rate`` and sleeps
-until the old value when it lies ahead. There is no burst allowance beyond
-one chunk, so over any interval the bytes let through stay within one
-chunk of ``rate * seconds`` (doc/performance.rst, "Bandwidth cap").
+until the old value when it lies ahead. ``next_free`` never lags the clock
+by more than :data:`CREDIT_SECONDS`: that much time lost to an oversleep or
+a slow source is made up, and no more, so over any interval the bytes let
+through stay within ``rate * (seconds + CREDIT_SECONDS)`` plus one chunk
+(doc/performance.rst, "Bandwidth cap").
 
 ``next_free`` lives in shared memory created before ``--parallel`` forks,
 so every child of a run draws from the same budget, and ``CLOCK_MONOTONIC``
@@ -21,6 +23,9 @@ from typing import Any
 
 #: MB as ``bwlimit`` counts it: 10**6 bytes.
 MB = 1_000_000
+#: The most time behind schedule that the pacing makes up (a burst of at
+#: most ``rate * CREDIT_SECONDS`` bytes after an idle moment).
+CREDIT_SECONDS = 0.1
 
 
 class RateLimiter:
@@ -48,7 +53,7 @@ class RateLimiter:
             return
         with self._lock:
             now = self._clock()
-            start = max(now, self._next.value)
+            start = max(now - CREDIT_SECONDS, self._next.value)
             self._next.value = start + n / self.rate
         if start > now:
             self._sleep(start - now)
