@@ -16,6 +16,9 @@ from glancesync.transfer import fanout
 from glancesync.transfer.ratelimit import CREDIT_SECONDS, RateLimiter
 from glancesync.transfer.resume import resumable
 from test.unit.test_apply import make_sync
+from test.unit.test_cli import config, run
+
+__all__ = ["config"]  # a fixture
 
 MASTER = RegionRef("master", "RegionOne")
 REGIONS = [RegionRef("master", "RegionTwo"), RegionRef("master", "RegionThree")]
@@ -161,3 +164,23 @@ def test_a_reader_goes_on_from_the_master_where_a_dead_producer_stopped(
 
     assert b"".join(fanout.follow(final, image, rest)) == data
     assert asked == [fanout.CHUNK + 7]
+
+
+def test_the_command_line_runs_regions_in_threads_with_fan_out(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cloud.add("RegionOne", "a", os.urandom(100_000))
+    lock = config.parent / "lock"
+    argv = ["--config", "main.fan_out=3", f"main.lock_file={lock}", "--bwlimit", "1000"]
+    assert run(cloud, *argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["RegionThree", "RegionTwo"]  # in order
+    assert cloud.downloads == [("RegionOne", "a")]  # one read for both regions
+
+
+def test_a_bad_bwlimit_is_one_usage_line(
+    cloud: MemoryCloud, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cloud, "--bwlimit", "fast") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "bwlimit" in err[0] and "not a number of MB/s" in err[0]
