@@ -34,6 +34,7 @@ from glancesync.model.errors import RegionError, UsageError
 from glancesync.model.image import Image, image_from_glance, is_managed_property
 from glancesync.model.region import MASTER, RegionRef
 from glancesync.runner.backup import write_backup
+from glancesync.transfer.ratelimit import limiter
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
@@ -93,7 +94,12 @@ class GlanceSync:
             facade = ServersFacade(self.settings)
         self.facade: Facade = facade
         self.master_region = RegionRef(MASTER, self.settings.master_region)
-        self.source = MasterSource(self.facade, self.master_region, self.settings.master.images_dir)
+        self.source = MasterSource(
+            self.facade,
+            self.master_region,
+            self.settings.master.images_dir,
+            limiter=limiter(self.settings.bwlimit),
+        )
         self._catalog: MasterCatalog | None = None
         self._selected: dict[str, Selection] = {}
         self._master_members: dict[str, frozenset[str]] = {}
@@ -185,6 +191,7 @@ class GlanceSync:
         try:
             yield directory
         finally:
+            self.source.close()
             self.source.spool_dir, self.source.spool_limit = None, 0
             shutil.rmtree(directory, ignore_errors=True)
 
@@ -315,9 +322,10 @@ class GlanceSync:
 
     def apply(self, plan: RegionPlan) -> ApplyResult:
         """Carry out a plan made by :meth:`plan_region`, with its target's transfer mode."""
-        transfer = self.settings.targets[plan.region.target].transfer
+        target = self.settings.targets[plan.region.target]
         uploads = self.settings.max_uploads_per_region
-        return apply_plan(plan, self.facade, self.source, transfer, uploads)
+        cap = self.settings.bwlimit if target.upload_bwlimit is None else target.upload_bwlimit
+        return apply_plan(plan, self.facade, self.source, target.transfer, uploads, limiter(cap))
 
     # -- the old tool's helpers (doc/api.rst) ---------------------------
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -89,6 +90,40 @@ def _image(doc: Any, region: RegionRef) -> Image:
         return image_from_glance(doc, region=region.full)
     except MalformedImage as error:
         raise RegionError(region.full, f"unexpected answer from Glance: {error}") from None
+
+
+_CONTENT_RANGE = re.compile(r"bytes (\d{1,20})-(\d{1,20})/(\d{1,20}|\*)")
+#: Bytes per read of a resumed download's body.
+RANGE_CHUNK = 1 << 16
+
+
+def _range_problem(status: int, header: str | None, offset: int) -> str | None:
+    """What is wrong with a Range answer starting at ``offset``; None if nothing."""
+    if status != 206:
+        return f"Glance answered HTTP {status}, not 206 Partial Content"
+    found = _CONTENT_RANGE.fullmatch((header or "").strip())
+    if found is None:
+        return "no valid Content-Range in the 206 answer"
+    start, end, total = found.groups()
+    if int(start) != offset or int(end) < int(start):
+        return f"Content-Range starts at byte {start}, {offset} asked"
+    if total != "*" and int(end) >= int(total):
+        return "Content-Range ends past the image's size"
+    return None
+
+
+class _ClosingChunks:
+    """The body of a streamed response as chunks; ``close`` closes the response."""
+
+    def __init__(self, resp: Any) -> None:
+        self._resp = resp
+        self._chunks: Iterator[bytes] = resp.iter_content(RANGE_CHUNK)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        self._resp.close()
 
 
 @dataclass
@@ -441,16 +476,23 @@ class ServersFacade:
             timeout,
         )
 
-    def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
-        """The image's data in chunks, verified against its hash as it is read.
+    def download(self, region: RegionRef, image_id: str, offset: int = 0) -> Iterator[bytes]:
+        """The image's data from byte ``offset`` on, in chunks.
 
         The request is made now (a missing image fails here); the returned
-        iterator raises :class:`ImageError` if the transfer breaks or the data
-        does not match the image's ``os_hash_value`` (when glancesync knows
-        its algorithm) or else its ``checksum``. An image with neither is not
-        read. The check is ours, not glanceclient's, which fails with a
-        traceback on algorithms it does not know.
+        iterator raises :class:`ImageError` if the transfer breaks. From byte
+        0 the data is checked as it is read against the image's
+        ``os_hash_value`` (when glancesync knows its algorithm) or else its
+        ``checksum``; an image with neither is not read. The check is ours,
+        not glanceclient's, which fails with a traceback on algorithms it
+        does not know. From further on (a resumed read) the caller hashes the
+        whole image itself, as :mod:`glancesync.transfer.resume` does.
         """
+        if offset < 0:
+            raise ValueError("offset must be >= 0")
+        if offset:
+            ranged = self._ranged(region, image_id, offset)
+            return self._guarded_stream(region, image_id, ranged, None)
         image = self.get_image(region, image_id)
         algo = usable_hash(image.os_hash_algo) if image.os_hash_value else None
         if algo and image.os_hash_value:
@@ -470,12 +512,46 @@ class ServersFacade:
             raise ImageError(region.full, image_id, "image has no data")
         return self._guarded_stream(region, image_id, body, expected)
 
+    def _ranged(self, region: RegionRef, image_id: str, offset: int) -> Iterable[bytes]:
+        """``GET .../file`` with ``Range: bytes=OFFSET-``; only a matching 206 is taken.
+
+        The answer is checked before any byte is used: a server that ignores
+        the range (200) or starts elsewhere would make the copy wrong.
+        """
+        with self._translate(region, image_id, data=True) as tr:
+            clients = self._clients(region)
+            tr.secrets = self._secrets(region.target)
+            resp = clients.api.request(
+                f"/v2/images/{image_id}/file",
+                "GET",
+                raise_exc=False,
+                redirect=False,
+                stream=True,
+                headers={"Range": f"bytes={offset}-"},
+                timeout=self.request_timeout,
+            )
+            if resp.status_code >= 400:
+                detail = tr._msg(response_detail(resp))
+                resp.close()
+                raise tr.status_error(resp.status_code, detail, retry_after(resp))
+            problem = _range_problem(resp.status_code, resp.headers.get("Content-Range"), offset)
+            if problem is not None:
+                resp.close()
+                raise ImageError(region.full, image_id, f"resumed download: {problem}")
+            return _ClosingChunks(resp)
+
     def _guarded_stream(
-        self, region: RegionRef, image_id: str, body: Iterable[bytes], expected: tuple[str, str]
+        self,
+        region: RegionRef,
+        image_id: str,
+        body: Iterable[bytes],
+        expected: tuple[str, str] | None,
     ) -> Iterator[bytes]:
+        """*body*'s chunks, errors translated; checked against *expected* (algorithm,
+        hex value) when given."""
         chunks = iter(body)
         tr = self._translate(region, image_id, data=True)
-        digest = hashlib.new(expected[0])
+        digest = hashlib.new(expected[0]) if expected else None
         try:
             while True:
                 with tr:
@@ -483,9 +559,10 @@ class ServersFacade:
                         chunk = next(chunks)
                     except StopIteration:
                         break
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 yield chunk
-            if digest.hexdigest() != expected[1].lower():
+            if digest is not None and expected and digest.hexdigest() != expected[1].lower():
                 raise ImageError(
                     region.full, image_id, f"corrupt download: {expected[0]} differs from Glance's"
                 )

@@ -81,8 +81,8 @@ class Facade(Protocol):
         """
         ...
 
-    def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
-        """Stream an image's data in chunks."""
+    def download(self, region: RegionRef, image_id: str, offset: int = 0) -> Iterator[bytes]:
+        """Stream an image's data in chunks, from byte ``offset`` on (HTTP Range)."""
         ...
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:

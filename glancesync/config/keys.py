@@ -15,6 +15,7 @@ them; :class:`ChecksumList` is the value of a checksum-list key.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import uuid
@@ -130,6 +131,17 @@ def interface(entry: Entry) -> str:
     return value
 
 
+def rate(entry: Entry) -> float:
+    """A bandwidth in MB/s: a finite number >= 0, where 0 means no cap."""
+    try:
+        value = float(entry.value.strip())
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise fail(entry, f"not a number of MB/s >= 0: {quote(entry.value)}")
+    return value
+
+
 def transfer(entry: Entry) -> str:
     """One of :data:`TRANSFER_MODES`."""
     value = entry.value.strip()
@@ -226,6 +238,11 @@ KEYS: tuple[Key, ...] = (
     Key("cache_size_mb", _M, "whole number", 20_000, count(0), "The most the spool may hold."),
     Key("max_uploads_per_region", _M, "whole number", 1, count(1),
         "How many uploads run at once inside one region (in threads)."),
+    Key("fan_out", _M, "whole number", 1, count(1, MAX_CHILDREN_LIMIT),
+        "How many regions a sync without ``--parallel`` works on at once, in threads of "
+        "one process, sharing each read of the master."),
+    Key("bwlimit", _M, "number", 0.0, rate,
+        "The most MB/s the run reads from the master, and sends to any one region."),
     # --- targets: the ways to authenticate, read by glancesync.config.credentials ---
     Key("credential", _T, "BASE64_PASSWORD", None, None,
         "The FIWARE form of a password credential.", AUTH, secret=True),
@@ -290,6 +307,8 @@ KEYS: tuple[Key, ...] = (
         "deployment on the master Glance host).", aliases=("images_path",)),
     Key("transfer", _T, "stream", "stream", transfer,
         "How image data reaches the master target's regions."),
+    Key("upload_bwlimit", _T, "number", None, rate,
+        "The most MB/s sent to any one region of this target."),
     Key("replace_protected", _T, "boolean", False, as_bool,
         "Whether ``replace`` may replace a region image that is protected."),
     # --- targets: an image's life ---

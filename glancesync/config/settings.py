@@ -64,6 +64,8 @@ class TargetSettings:
     list_images_timeout: float = default("list_images_timeout")
     images_dir: str | None = default("images_dir")
     transfer: str = default("transfer")
+    #: MB/s sent to each region of the target (None: ``[main] bwlimit``; 0: no cap).
+    upload_bwlimit: float | None = default("upload_bwlimit")
     #: Whether ``replace`` may lift the protection of the image it replaces.
     replace_protected: bool = default("replace_protected")
     #: What becomes of a copy whose master is gone: keep, hide, deactivate, delete.
@@ -118,6 +120,10 @@ class Settings:
     cache_size_mb: int = default("cache_size_mb")
     #: Uploads run at once inside one region.
     max_uploads_per_region: int = default("max_uploads_per_region")
+    #: Regions synced at once in threads of one process (no ``--parallel``).
+    fan_out: int = default("fan_out")
+    #: MB/s read from the master and sent to each region; 0: no cap.
+    bwlimit: float = default("bwlimit")
     #: The file the settings came from, for error messages; None when none.
     source: str | None = None
 

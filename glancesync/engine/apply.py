@@ -33,6 +33,7 @@ from glancesync.model.region import RegionRef
 from glancesync.model.text import one_line
 from glancesync.transfer.copy import copy_image_data
 from glancesync.transfer.placed import RegionMemory, import_deadline, place
+from glancesync.transfer.ratelimit import RateLimiter
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class _Run:
     outcomes: list[Outcome] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
     bytes_uploaded: int = 0
-    #: What the run learns of the region's imports (do they convert?).
+    #: The region's ``bwlimit``, and what the run learns of its imports.
     memory: RegionMemory = field(default_factory=RegionMemory)
     #: Uploads may run in threads (max_uploads_per_region).
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -113,15 +114,17 @@ def apply_plan(
     source: MasterSource,
     transfer: str = "stream",
     max_uploads: int = 1,
+    limiter: RateLimiter | None = None,
 ) -> ApplyResult:
     """Metadata first, then uploads smallest first, then AMI fix-ups.
 
     ``transfer`` is the target's mode: ``stream`` through glancesync, or
     ``glance-download`` (the region pulls from the master, when it can).
-    ``max_uploads`` uploads run at once in the region (in threads).
+    ``max_uploads`` uploads run at once in the region (in threads), all
+    under ``limiter``, the region's ``bwlimit`` (None: no cap).
     """
     started = time.monotonic()
-    run = _Run(plan.region, transfer)
+    run = _Run(plan.region, transfer, memory=RegionMemory(limiter=limiter))
     region_error = None
     try:
         for entry in plan.metadata_steps():
@@ -231,7 +234,9 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
             with attempt:
                 record = _create(facade, region, unprotected)
                 try:
-                    sent = copy_image_data(facade, source, entry.master, region, record.id)
+                    sent = copy_image_data(
+                        facade, source, entry.master, region, record.id, run.memory.limiter
+                    )
                 except Exception as error:
                     # whatever failed, the unfinished record must not stay
                     _discard(facade, run, record, entry.master.name)

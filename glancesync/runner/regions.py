@@ -13,15 +13,18 @@ import os
 import queue as queue_module
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from glancesync.model.region import RegionRef
 from glancesync.model.text import PrintableFormatter
 from glancesync.transfer.progress import disable_bars
 
 LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,21 @@ RegionWork = Callable[[RegionRef], RegionReport]
 def run_sequential(regions: Sequence[RegionRef], work: RegionWork) -> list[RegionReport]:
     """One region after the other; a failing region never stops the next."""
     return [work(region) for region in regions]
+
+
+def run_threads(
+    regions: Sequence[RegionRef], work: Callable[[RegionRef], T], at_once: int
+) -> list[T]:
+    """Up to ``at_once`` regions at a time in threads of this process (``[main] fan_out``).
+
+    The regions' uploads of one image then share one read of the master
+    through the spool (:mod:`glancesync.transfer.fanout`). No progress bar
+    is drawn: several on one line would overwrite each other. Reports come
+    back in region order, as from :func:`run_sequential`.
+    """
+    disable_bars()
+    with ThreadPoolExecutor(max(1, at_once), thread_name_prefix="region") as pool:
+        return list(pool.map(work, regions))
 
 
 def new_run_dir(log_dir: str | os.PathLike[str]) -> Path:

@@ -58,6 +58,10 @@ class MemoryCloud:
     downloads: list[tuple[str, str]] = field(default_factory=list)
     #: Region -> how many more uploads fail with a transient 503.
     flaky_uploads: dict[str, int] = field(default_factory=dict)
+    #: Region -> the next download from it breaks after this many bytes.
+    cut_downloads: dict[str, int] = field(default_factory=dict)
+    #: Region -> uploads to it break after reading this many bytes (not transient).
+    broken_uploads: dict[str, int] = field(default_factory=dict)
     #: Region -> how many more deletes fail with a transient 500.
     flaky_deletes: dict[str, int] = field(default_factory=dict)
     #: (region, image id) -> member projects.
@@ -161,6 +165,13 @@ class MemoryCloud:
     ) -> None:
         stored = self._get(region, image_id)
         self._check_stores(region, (store,) if store else ())
+        if region.full in self.broken_uploads:
+            taken = 0
+            for chunk in data:
+                taken += len(chunk)
+                if taken >= self.broken_uploads[region.full]:
+                    break
+            raise ImageError(region.full, image_id, "connection reset during the upload")
         payload = b"".join(data)
         if self.flaky_uploads.get(region.full, 0) > 0:
             self.flaky_uploads[region.full] -= 1
@@ -207,11 +218,26 @@ class MemoryCloud:
         stored.data = data
         return self.get_image(region, image_id)
 
-    def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
+    def download(self, region: RegionRef, image_id: str, offset: int = 0) -> Iterator[bytes]:
         stored = self._get(region, image_id)
         self.downloads.append((region.full, stored.doc["name"]))
         data = stored.data
-        return iter([data[i : i + 4] for i in range(0, len(data), 4)])
+        pieces = [data[i : i + 4] for i in range(offset, len(data), 4)]
+        cut = self.cut_downloads.get(region.full, 0)
+        if cut > 0:
+            self.cut_downloads[region.full] = 0
+            return self._cut(region, image_id, pieces, cut)
+        return iter(pieces)
+
+    @staticmethod
+    def _cut(region: RegionRef, image_id: str, pieces: list[bytes], after: int) -> Iterator[bytes]:
+        """A download that breaks after ``after`` bytes, as a dropped connection does."""
+        sent = 0
+        for piece in pieces:
+            if sent >= after:
+                raise ImageError(region.full, image_id, "data transfer failed", transient=True)
+            sent += len(piece)
+            yield piece
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
         doc = self._get(region, image_id).doc

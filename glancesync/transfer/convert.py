@@ -101,7 +101,6 @@ def _fetch(
 ) -> None:
     """The master's bytes into *path*, checked against its hashes."""
     stream = HashingStream(source.chunks(master), master.os_hash_algo)
-    ok = False
     try:
         with path.open("wb") as out:
             for chunk in stream:
@@ -113,10 +112,6 @@ def _fetch(
         )
     finally:
         stream.close()
-        if ok:
-            source.verified(master)
-        else:
-            source.discard(master)
     if not ok:
         raise fail("the bytes read from the master do not match its hashes")
 

@@ -15,6 +15,7 @@ from glancesync.model.errors import ImageError
 from glancesync.model.image import Image, usable_hash
 from glancesync.model.region import RegionRef
 from glancesync.transfer.progress import tracked
+from glancesync.transfer.ratelimit import RateLimiter, paced
 from glancesync.transfer.source import MasterSource
 
 
@@ -52,13 +53,15 @@ def copy_image_data(
     master: Image,
     region: RegionRef,
     record_id: str,
+    limiter: RateLimiter | None = None,
     *,
     store: str | None = None,
     stage: bool = False,
 ) -> int:
     """Stream ``master``'s data into the region's record ``record_id``; return bytes sent.
 
-    With ``store`` the data goes into that store; with ``stage`` into the
+    ``limiter`` caps what is sent to this region (``bwlimit``). With
+    ``store`` the data goes into that store; with ``stage`` into the
     record's staging area, for an import that follows (the caller checks
     the imported image). Raises :class:`ImageError` when the bytes sent or
     the image the region ends up with do not match the master, or when the
@@ -68,13 +71,8 @@ def copy_image_data(
     if not master.checksum and not (usable_hash(master.os_hash_algo) and master.os_hash_value):
         why = f"the master gives no usable checksum (os_hash_algo {master.os_hash_algo!r})"
         raise ImageError(region.full, master.name, f"cannot verify a copy: {why}")
-    stream = HashingStream(source.chunks(master), master.os_hash_algo)
-    try:
-        _send_and_verify(facade, stream, master, region, record_id, store, stage)
-    except BaseException:
-        source.discard(master)
-        raise
-    source.verified(master)
+    stream = HashingStream(paced(source.chunks(master), limiter), master.os_hash_algo)
+    _send_and_verify(facade, stream, master, region, record_id, store, stage)
     return stream.size
 
 

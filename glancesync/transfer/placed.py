@@ -35,6 +35,7 @@ from glancesync.model.storage import virtual_size
 from glancesync.transfer.convert import converted_file, file_chunks
 from glancesync.transfer.copy import HashingStream, copy_image_data
 from glancesync.transfer.progress import tracked
+from glancesync.transfer.ratelimit import RateLimiter, paced
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
@@ -54,8 +55,9 @@ def import_deadline(size: int) -> float:
 
 @dataclass
 class RegionMemory:
-    """What one run learns about a region: whether its imports convert."""
+    """What one run knows of a region: its ``bwlimit``, and whether its imports convert."""
 
+    limiter: RateLimiter | None = None
     converts: bool | None = None
 
 
@@ -81,12 +83,12 @@ def place(
     """Make the copy *entry* plans, in its format and stores; ImageError if it cannot."""
     conversion = entry.conversion
     if conversion is None:
-        return _into_stores(facade, source, region, entry, spec, create, discard)
+        return _into_stores(facade, source, region, entry, spec, create, discard, memory)
     if conversion.where == REGION_SIDE and memory.converts is not False:
         placed = _region_side(facade, source, region, entry, spec, create, discard, memory)
         if placed is not None:
             return placed
-    return _local(facade, source, region, entry, spec, conversion, create, discard)
+    return _local(facade, source, region, entry, spec, conversion, create, discard, memory)
 
 
 def _region_side(
@@ -104,7 +106,9 @@ def _region_side(
     assert conversion is not None
     record = create(replace(spec, disk_format=conversion.source))
     try:
-        sent = copy_image_data(facade, source, master, region, record.id, stage=True)
+        sent = copy_image_data(
+            facade, source, master, region, record.id, memory.limiter, stage=True
+        )
         image = facade.import_image(
             region, record.id, "glance-direct", entry.stores, import_deadline(virtual_size(master))
         )
@@ -142,13 +146,14 @@ def _local(
     conversion: Conversion,
     create: Create,
     discard: Discard,
+    memory: RegionMemory,
     # the spec is already in the target format (engine/records.py)
 ) -> Placed:
     """Convert with qemu-img here, send the converted file, check the region's hashes."""
     master = entry.master
     with converted_file(source, master, conversion, region) as converted:
         record = create(spec)
-        stream = HashingStream(file_chunks(converted.path), "sha512")
+        stream = HashingStream(paced(file_chunks(converted.path), memory.limiter), "sha512")
         try:
             image = _send_file(facade, region, record, entry, stream, converted.size)
             fail = _mismatch(image, stream, converted.size)
@@ -210,20 +215,25 @@ def _into_stores(
     spec: NewImage,
     create: Create,
     discard: Discard,
+    memory: RegionMemory,
 ) -> Placed:
     """The master's bytes, unconverted, into exactly the stores asked."""
     master = entry.master
     record = create(spec)
     try:
         if len(entry.stores) > 1:
-            sent = copy_image_data(facade, source, master, region, record.id, stage=True)
+            sent = copy_image_data(
+                facade, source, master, region, record.id, memory.limiter, stage=True
+            )
             image = facade.import_image(
                 region, record.id, "glance-direct", entry.stores, import_deadline(master.size)
             )
             if not image.same_content(master):
                 raise ImageError(region.full, master.name, "imported with another checksum")
         else:
-            sent = copy_image_data(facade, source, master, region, record.id, store=entry.stores[0])
+            sent = copy_image_data(
+                facade, source, master, region, record.id, memory.limiter, store=entry.stores[0]
+            )
             image = facade.get_image(region, record.id)
     except (ImageError, RegionError):
         discard(record)

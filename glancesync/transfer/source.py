@@ -4,21 +4,23 @@ In order of preference:
 
 1. ``images_dir`` (the old deployment on the master Glance host): the
    master's own file, used only once its md5 matches the master's checksum;
-2. the run's spool: a copy of an image that an earlier upload of this run
-   streamed and verified, so the master is read once per run, not once per
-   region;
-3. the master's Glance API, streamed; when the spool is on and has room,
-   the bytes are also written to it on the way (a tee).
+2. the run's spool: the master's bytes read once, by whichever upload of
+   this run (thread or ``--parallel`` child) needed the image first, and
+   read by every upload of it at its own pace, while it is still being
+   written (:mod:`glancesync.transfer.fanout`);
+3. the master's Glance API, streamed, when the spool is off or full.
+
+The master is read through :func:`glancesync.transfer.resume.resumable`
+(a broken download goes on from where it stopped, and the whole image is
+checked against its hashes) and under ``[main] bwlimit``. A spool file
+only gets its final name once every byte matched the master's hashes.
+Several child processes share one spool directory: names are per image,
+claims and renames are atomic.
 
 No local path is ever made of the server's words: a spool file is named by
 the sha256 of the image's id and hash, and an ``images_dir`` file is only
 looked for under an id that is a UUID (Glance's own file names); either
 path is checked to resolve inside its directory.
-
-A spool file only becomes visible (renamed into place) after the upload it
-was written during has verified every byte against the master's hashes, so
-a reader never sees a partial or wrong copy. Several child processes may
-share one spool directory: renames are atomic and names are per image.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +36,9 @@ from pathlib import Path
 from glancesync.cloud.protocol import Facade
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
+from glancesync.transfer import fanout
+from glancesync.transfer.ratelimit import RateLimiter, paced
+from glancesync.transfer.resume import resumable
 
 LOG = logging.getLogger(__name__)
 
@@ -69,16 +74,23 @@ class MasterSource:
         images_dir: str | None = None,
         spool_dir: Path | None = None,
         spool_limit: int = 0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.facade = facade
         self.master_region = master_region
         self.images_dir = Path(images_dir) if images_dir else None
         self.spool_dir = spool_dir
         self.spool_limit = spool_limit
+        #: ``[main] bwlimit`` on what is read from the master (None: no cap).
+        self.limiter = limiter
         self._checked_files: dict[str, bool] = {}
-        self._pending: dict[str, Path] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._producers: list[threading.Thread] = []
         #: Bytes read from the master's API by this process (for the summary).
         self.bytes_from_master = 0
+        #: Downloads from the master resumed after a break, by this process.
+        self.resumes = 0
 
     def chunks(self, image: Image) -> Iterator[bytes]:
         """The image's bytes, from the cheapest verified place."""
@@ -87,46 +99,54 @@ class MasterSource:
             LOG.debug("reading %s from %s", image.name, local)
             return _read_file(local)
         spooled = self._spool_path(image)
-        if spooled is not None and spooled.is_file() and spooled.stat().st_size == image.size:
+        if spooled is None:
+            return self.from_master(image)
+        if spooled.is_file() and spooled.stat().st_size == image.size:
             LOG.debug("reading %s from the spool", image.name)
             return _read_file(spooled)
-        return self._from_master(image, spooled)
+        if not fanout.fill_path(spooled).exists() and self._room_for(image.size):
+            fd = fanout.claim(spooled)
+            if fd is not None:
+                LOG.debug("reading %s from the master into the spool", image.name)
+                chunks = self.from_master(image, counted=False)
+                thread = fanout.start_producer(fd, spooled, chunks, self._count, self._stop)
+                with self._lock:
+                    self._producers.append(thread)
+        elif not fanout.fill_path(spooled).exists():
+            return self.from_master(image)
+        return fanout.follow(spooled, image, lambda offset: self.from_master(image, offset))
 
-    def verified(self, image: Image) -> None:
-        """The upload that read ``image`` checked every byte: publish its spool copy."""
-        partial = self._pending.pop(image.id, None)
-        final = self._spool_path(image)
-        if partial is not None and final is not None:
-            os.replace(partial, final)
+    def from_master(self, image: Image, start: int = 0, counted: bool = True) -> Iterator[bytes]:
+        """The image's bytes from the master's API, resumable and under the cap.
 
-    def discard(self, image: Image) -> None:
-        """The upload that read ``image`` failed: its spool copy cannot be trusted."""
-        partial = self._pending.pop(image.id, None)
-        if partial is not None:
-            partial.unlink(missing_ok=True)
+        ``counted=False``: the caller adds them to :attr:`bytes_from_master`.
+        """
+        chunks = resumable(self.facade, self.master_region, image, start, self._resumed)
+        if counted:
+            chunks = self._counted(chunks)
+        return iter(paced(chunks, self.limiter))
 
-    def _from_master(self, image: Image, spooled: Path | None) -> Iterator[bytes]:
-        stream = self.facade.download(self.master_region, image.id)
-        if spooled is None or not self._room_for(image.size):
-            for chunk in stream:
-                self.bytes_from_master += len(chunk)
-                yield chunk
-            return
-        assert self.spool_dir is not None
-        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix=".part-")
-        partial = Path(name)
-        complete = False
-        try:
-            with os.fdopen(fd, "wb") as copy:
-                for chunk in stream:
-                    self.bytes_from_master += len(chunk)
-                    copy.write(chunk)
-                    yield chunk
-            complete = True
-            self._pending[image.id] = partial
-        finally:
-            if not complete:
-                partial.unlink(missing_ok=True)
+    def close(self) -> None:
+        """Stop the spool's producers (the run is over) and wait for them."""
+        self._stop.set()
+        with self._lock:
+            producers, self._producers = self._producers, []
+        for thread in producers:
+            thread.join()
+        self._stop.clear()
+
+    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self._count(len(chunk))
+            yield chunk
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self.bytes_from_master += n
+
+    def _resumed(self, offset: int) -> None:
+        with self._lock:
+            self.resumes += 1
 
     def _spool_path(self, image: Image) -> Path | None:
         if self.spool_dir is None or self.spool_limit <= 0:

@@ -6,6 +6,7 @@ The same findings run end to end against a hostile server in test/hostile.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,16 @@ def test_spool_names_never_come_from_the_id(tmp_path: Path, evil: str) -> None:
     spool = tmp_path / "deep" / "spool"
     spool.mkdir(parents=True)
     (tmp_path / "escaped").write_bytes(b"local file")
-    image = Image(id=evil, name="n", size=3, checksum="../../../../etc/x")
+    md5 = hashlib.md5(b"abc", usedforsecurity=False).hexdigest()
+    image = Image(id=evil, name="n", size=3, checksum=md5, os_hash_value="../../../../etc/x")
 
     class Master:
-        def download(self, region: RegionRef, image_id: str) -> Any:
-            return iter([b"abc"])
+        def download(self, region: RegionRef, image_id: str, offset: int = 0) -> Any:
+            return iter([b"abc"[offset:]])
 
     source = MasterSource(Master(), RegionRef("master", "R1"), spool_dir=spool, spool_limit=100)  # type: ignore[arg-type]
     assert b"".join(source.chunks(image)) == b"abc", "the local file is never read"
-    source.verified(image)
+    source.close()
     assert sorted(p.parent for p in tmp_path.rglob("*") if p.is_file()) == [tmp_path, spool]
     assert (tmp_path / "escaped").read_bytes() == b"local file"
     assert b"".join(source.chunks(image)) == b"abc"  # now from the spool
