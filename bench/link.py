@@ -21,7 +21,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from glancesync.cloud.glance import ServersFacade, _RegionClients
+from glancesync.cloud.connections import _RegionClients
+from glancesync.cloud.glance import ServersFacade
 from glancesync.config.settings import Settings
 from glancesync.model.region import RegionRef
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 from glancesync.cloud.protocol import Facade
 from glancesync.model.errors import ImageError, ServerError
-from glancesync.model.image import Image
+from glancesync.model.image import Image, usable_hash
 from glancesync.model.region import RegionRef
 
 LOG = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ def resumable(
     """
     whole = start == 0
     md5 = hashlib.md5(usedforsecurity=False) if whole and image.checksum else None
-    os_hash = hashlib.new(image.os_hash_algo) if whole and image.os_hash_algo else None
+    # An algorithm glancesync does not know is left to the md5 checksum.
+    algo = usable_hash(image.os_hash_algo) if image.os_hash_value else None
+    os_hash = hashlib.new(algo) if whole and algo else None
     offset, resumes, stuck = start, 0, 0
 
     def broken(why: str) -> ImageError:
@@ -84,5 +86,5 @@ def resumable(
         break
     if md5 is not None and md5.hexdigest() != image.checksum:
         raise broken("md5 of the bytes read differs from the image's checksum")
-    if os_hash is not None and os_hash.hexdigest() != image.os_hash_value:
+    if os_hash is not None and os_hash.hexdigest() != (image.os_hash_value or "").lower():
         raise broken(f"{image.os_hash_algo} of the bytes read differs from the image's")

@@ -220,15 +220,13 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             self.send_header("Connection", "close")
             if isinstance(answer.body, bytes):
                 self.send_header("Content-Length", str(len(answer.body)))
-                self.end_headers()
-                self._send(answer.body)
-            else:
-                self.end_headers()
-                try:
-                    for chunk in answer.body:
-                        self._send(chunk)
-                except OSError:
-                    pass  # the client hung up: what a bounded reader does
+            self.end_headers()
+            chunks = [answer.body] if isinstance(answer.body, bytes) else answer.body
+            try:
+                for chunk in chunks:
+                    self._send(chunk)
+            except OSError:
+                pass  # the client hung up: what a bounded reader does
             self.close_connection = True
 
         def _send(self, data: bytes) -> None:

@@ -22,7 +22,7 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from glancesync.cloud import answers, glance
+from glancesync.cloud import answers, connections, glance
 from test.hostile.conftest import SECRET, Env, assert_one_line_errors, delete_real, real_images
 from test.hostile.server import TOKEN, Answer, Region
 
@@ -216,7 +216,9 @@ def test_retry_after_is_capped_and_malformed_values_ignored(
     env: Env, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
     clock = FakeClock()
+    # the listing's deadline (glance) and the waits (connections) on one clock
     monkeypatch.setattr(glance, "time", clock)
+    monkeypatch.setattr(connections, "time", clock)
     busy = listing(lambda r, p: Answer.json(503, {"message": "busy"}, **{"Retry-After": value}))
     server = env.server(Region("Busy", hook=busy))
 
@@ -228,7 +230,7 @@ def test_retry_after_is_capped_and_malformed_values_ignored(
     assert clock.sleeps and max(clock.sleeps) <= 60
     assert sum(clock.sleeps) <= 5, "never past list_images_timeout (5 s here)"
     listings = [r for r in server.requests if r.path.startswith("/r/0/v2/images")]
-    assert len(listings) <= glance.DEFAULT_RETRIES + 1
+    assert len(listings) <= connections.DEFAULT_RETRIES + 1
 
 
 # -- 6. malformed answers: a one-line region or image error, never a traceback ---------

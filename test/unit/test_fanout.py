@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from glancesync.cloud.glance import _range_problem
+from glancesync.cloud.data import _range_problem
 from glancesync.model.errors import ImageError
 from glancesync.model.region import RegionRef
 from glancesync.runner.regions import run_threads
