@@ -14,10 +14,14 @@ from tools.devcloud import topology
 
 def session_for(cloud: str, layout: topology.Layout | None = None) -> Any:
     """A keystoneauth session as ``cloud``'s user (``master``, ``other``, ``user2``...)."""
+    return password_session(*(layout or topology.load()).account(cloud))
+
+
+def password_session(url: str, user: str, password: str, project: str) -> Any:
+    """A keystoneauth session of a user and project of the Default domain."""
     from keystoneauth1 import session
     from keystoneauth1.identity import v3
 
-    url, user, password, project = (layout or topology.load()).account(cloud)
     auth = v3.Password(
         auth_url=url,
         username=user,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from test.e2e.conftest import REGIONS, STATE, Env
-from tools.cloudclients import glance_for, session_for
+from tools.cloudclients import glance_for, password_session, session_for
 from tools.devcloud import topology
 
 LAYOUT = topology.load(str(STATE))
@@ -55,23 +55,8 @@ class Account:
         }
 
     def glance(self, region: str) -> Any:
-        auth = {"user": self.user, "password": self.password, "project": self.project}
-        return glance_for(_session(LAYOUT.url(self.keystone), **auth), region)
-
-
-def _session(url: str, user: str, password: str, project: str) -> Any:
-    from keystoneauth1 import session
-    from keystoneauth1.identity import v3
-
-    auth = v3.Password(
-        auth_url=url,
-        username=user,
-        password=password,
-        project_name=project,
-        user_domain_name="Default",
-        project_domain_name="Default",
-    )
-    return session.Session(auth=auth)
+        url = LAYOUT.url(self.keystone)
+        return glance_for(password_session(url, self.user, self.password, self.project), region)
 
 
 def _account(keystone: str) -> Iterator[Account]:

@@ -23,6 +23,7 @@ from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.errors import ImageError, RegionError
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
+from test.unit.test_stream_and_errors import chunks_of
 
 from .conftest import (
     MASTER_REGIONS,
@@ -34,18 +35,6 @@ from .conftest import (
 )
 
 MiB = 1024 * 1024
-
-
-def chunks_of(
-    data: bytes, sizes: tuple[int, ...] = (100_003, 1, 65_536, 1_000_000, 0)
-) -> Iterator[bytes]:
-    """``data`` in uneven chunks (an empty one included), as a generator."""
-    pos, i = 0, 0
-    while pos < len(data):
-        size = sizes[i % len(sizes)]
-        yield data[pos : pos + size]
-        pos += size
-        i += 1
 
 
 def new_image(name: str, **kw: object) -> NewImage:
