@@ -8,6 +8,7 @@ travel", "Removing properties", "Renamed images").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from glancesync.config.settings import TargetSettings
@@ -21,6 +22,7 @@ from glancesync.model.values import frozen
 RENAMED_SUFFIX = ".old"
 #: The suffix its ``metadata_set`` properties get, so they answer to nothing.
 BACKUP_SUFFIX = ".bak"
+_NO_MEMBER_CHANGE = MemberChange()
 
 
 def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
@@ -69,6 +71,7 @@ def metadata_change(
     region_image: Image,
     target: TargetSettings,
     members: MemberChange | None = None,
+    wanted: Mapping[str, Any] | None = None,
 ) -> MetadataChange:
     """What makes a same-content region image match the master.
 
@@ -79,8 +82,10 @@ def metadata_change(
     upload (doc/design.rst, "Which properties travel", "Hidden images").
     A copy with provenance has it kept naming this master image and its
     bytes; a copy without provenance is given none here (``--adopt`` does).
+    *wanted* is :func:`copied_properties` when the caller has it already.
     """
-    wanted = copied_properties(master, target)
+    if wanted is None:
+        wanted = copied_properties(master, target)
     current = region_image.properties
     set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
     removed: tuple[str, ...] = ()
@@ -93,7 +98,7 @@ def metadata_change(
     if found is not None:
         fresh = stamp(master, master.region)
         set_properties.update({k: v for k, v in fresh.items() if region_image.raw.get(k) != v})
-    members = members or MemberChange()
+    members = members or _NO_MEMBER_CHANGE
     if members.record is not None:
         set_properties[MEMBERS] = members_value(members.record)
 
@@ -101,7 +106,7 @@ def metadata_change(
         visibility=master.visibility if region_image.visibility != master.visibility else None,
         min_ram=master.min_ram if region_image.min_ram != master.min_ram else None,
         min_disk=master.min_disk if region_image.min_disk != master.min_disk else None,
-        tags=master.tags if sorted(region_image.tags) != sorted(master.tags) else None,
+        tags=None if _same_tags(region_image.tags, master.tags) else master.tags,
         protected=master.protected if region_image.protected != master.protected else None,
         set_properties=frozen(set_properties),
         remove_properties=removed,
@@ -110,8 +115,17 @@ def metadata_change(
     )
 
 
+def _same_tags(mine: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
+    return mine == theirs or sorted(mine) == sorted(theirs)
+
+
 def format_warnings(master: Image, region_image: Image) -> tuple[str, ...]:
     """Formats cannot change on an active image: a difference is only reported."""
+    if (
+        region_image.disk_format == master.disk_format
+        and region_image.container_format == master.container_format
+    ):
+        return ()
     return tuple(
         f"image {master.name!r}: {what} is {mine} in the region and {theirs} on the master; "
         "it cannot change on an active image"
