@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from glancesync.config.settings import TargetSettings
-from glancesync.engine.sharing import MemberChange
+from glancesync.engine.sharing import NO_MEMBER_CHANGE, MemberChange
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import AMI_KEYS, Image
 from glancesync.model.provenance import MEMBERS, PREFIX, members_value, provenance_of, stamp
@@ -22,7 +22,6 @@ from glancesync.model.values import frozen
 RENAMED_SUFFIX = ".old"
 #: The suffix its ``metadata_set`` properties get, so they answer to nothing.
 BACKUP_SUFFIX = ".bak"
-_NO_MEMBER_CHANGE = MemberChange()
 
 
 def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
@@ -98,7 +97,7 @@ def metadata_change(
     if found is not None:
         fresh = stamp(master, master.region)
         set_properties.update({k: v for k, v in fresh.items() if region_image.raw.get(k) != v})
-    members = members or _NO_MEMBER_CHANGE
+    members = members or NO_MEMBER_CHANGE
     if members.record is not None:
         set_properties[MEMBERS] = members_value(members.record)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import cast
 
 from glancesync.model.image import Image
 
@@ -32,6 +33,8 @@ RETIRED_AT = PREFIX + "retired_at"
 #: The member projects glancesync added to the copy, comma-separated.
 MEMBERS = PREFIX + "members"
 
+#: Where :func:`provenance_of` keeps its answer on an image.
+_MEMO = "_provenance"
 #: Glance keeps property values up to 255 characters.
 _MAX_VALUE = 255
 _HASH = re.compile(r"[a-z0-9_]{1,32}:[0-9a-f]{1,255}")
@@ -71,7 +74,19 @@ def provenance_of(image: Image) -> Provenance | None:
     A region's users can edit properties: anything that does not look like
     what glancesync writes counts as no provenance, so a forged or damaged
     stamp can only make glancesync leave an image alone.
+
+    The answer is kept on the image: the planner asks it of one copy up to
+    three times (sharing, metadata, retirement), and both are frozen values.
     """
+    memo = image.__dict__
+    if _MEMO in memo:
+        return cast("Provenance | None", memo[_MEMO])
+    found = _parse(image)
+    memo[_MEMO] = found
+    return found
+
+
+def _parse(image: Image) -> Provenance | None:
     raw = image.raw
     values = [raw.get(key) for key in (SOURCE_ID, SOURCE_REGION, SOURCE_HASH)]
     if not all(isinstance(v, str) and 0 < len(v) <= _MAX_VALUE for v in values):
