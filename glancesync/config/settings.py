@@ -97,6 +97,8 @@ class Settings:
     cache_size_mb: int = default("cache_size_mb")
     #: Uploads run at once inside one region.
     max_uploads_per_region: int = default("max_uploads_per_region")
+    #: The Prometheus textfile every run rewrites (None: none).
+    metrics_file: str | None = default("metrics_file")
     #: The file the settings came from, for error messages; None when none.
     source: str | None = None
 

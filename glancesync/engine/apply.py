@@ -53,6 +53,22 @@ class Outcome:
     step: str
     ok: bool
     message: str = ""
+    #: How an upload's bytes travelled: ``stream`` (from the master's API),
+    #: ``spool`` (this run's verified copy), ``images_dir`` (a local file) or
+    #: ``glance-download`` (the region pulled them); empty for other steps.
+    method: str = ""
+    #: Bytes this step sent to the region.
+    bytes: int = 0
+    #: Wall time of the step.
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What an upload step reports about its bytes."""
+
+    method: str
+    bytes: int
 
 
 @dataclass(frozen=True)
@@ -90,13 +106,21 @@ class _Run:
     #: Uploads may run in threads (max_uploads_per_region).
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, image: str, step: str, error: ImageError | None = None) -> None:
+    def record(
+        self,
+        image: str,
+        step: str,
+        error: ImageError | None = None,
+        transfer: Transfer | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        method, sent = (transfer.method, transfer.bytes) if transfer else ("", 0)
         if error is None:
             LOG.info("[%s] %s %s: done", self.region.full, step, image)
-            outcome = Outcome(image, step, True)
+            outcome = Outcome(image, step, True, "", method, sent, seconds)
         else:
             LOG.error("[%s] %s %s failed: %s", self.region.full, step, image, error.detail)
-            outcome = Outcome(image, step, False, error.detail)
+            outcome = Outcome(image, step, False, error.detail, method, sent, seconds)
         with self.lock:
             self.outcomes.append(outcome)
 
@@ -148,9 +172,7 @@ def apply_plan(
     )
 
 
-def _run_uploads(
-    run: _Run, uploads: Sequence[tuple[PlannedImage, Callable[[], None]]], max_uploads: int
-) -> None:
+def _run_uploads(run: _Run, uploads: Sequence[tuple[PlannedImage, Step]], max_uploads: int) -> None:
     """Uploads in plan order, ``max_uploads`` at a time; a region error stops them all."""
     if max_uploads <= 1:
         for entry, work in uploads:
@@ -166,18 +188,23 @@ def _run_uploads(
             raise
 
 
-def _guarded(run: _Run, entry: PlannedImage, step: str, work: Callable[[], None]) -> None:
+#: One step of the plan; an upload says how its bytes went.
+Step = Callable[[], "Transfer | None"]
+
+
+def _guarded(run: _Run, entry: PlannedImage, step: str, work: Step) -> None:
     _guarded_named(run, entry.master.name, step, work)
 
 
-def _guarded_named(run: _Run, name: str, step: str, work: Callable[[], None]) -> None:
-    """Run one step; an image error is recorded and the run goes on."""
+def _guarded_named(run: _Run, name: str, step: str, work: Step) -> None:
+    """Run one step, timed; an image error is recorded and the run goes on."""
+    started = time.monotonic()
     try:
-        work()
+        transfer = work()
     except ImageError as error:
-        run.record(name, step, error)
+        run.record(name, step, error, seconds=time.monotonic() - started)
     else:
-        run.record(name, step)
+        run.record(name, step, transfer=transfer, seconds=time.monotonic() - started)
 
 
 def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
@@ -185,7 +212,7 @@ def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
     facade.update_image(run.region, entry.region_image.id, entry.change)
 
 
-def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage) -> None:
+def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage) -> Transfer:
     """Create, fill and verify the new image; only then retire the old one.
 
     The record is created unprotected, whatever the master says: Glance
@@ -202,6 +229,7 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     unprotected = replace(spec, protected=False)
     record: Image | None = None
     sent = 0
+    method = "glance-download"
     if run.transfer == "glance-download":
         record = _server_side_copy(facade, source, run, entry, unprotected)
     if record is None:
@@ -210,6 +238,7 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
                 record = _create(facade, region, unprotected)
                 try:
                     sent = copy_image_data(facade, source, entry.master, region, record.id)
+                    method = source.origins.get(entry.master.id, "stream")
                 except (ImageError, RegionError):
                     _discard(facade, run, record, entry.master.name)
                     raise
@@ -218,14 +247,13 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
         after = MetadataChange(protected=True if spec.protected else None, add_members=spec.members)
         facade.update_image(region, record.id, after)
     run.uploaded_one(entry.master.name, record.id, sent)
-    if old is None:
-        return
-    if entry.action is Action.RENAME_AND_UPLOAD:
+    if entry.action is Action.RENAME_AND_UPLOAD and old is not None:
         facade.update_image(region, old.id, entry.change)
-    elif entry.action is Action.REPLACE:
+    elif entry.action is Action.REPLACE and old is not None:
         if not entry.change.is_empty():
             facade.update_image(region, old.id, entry.change)
         facade.delete_image(region, old.id)
+    return Transfer(method, sent)
 
 
 def _server_side_copy(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glancesync.model.figures import RegionFigures
 from glancesync.model.region import RegionRef
 from glancesync.model.text import PrintableFormatter
 from glancesync.transfer.progress import disable_bars
@@ -35,6 +36,8 @@ class RegionReport:
     #: Text for stdout (dry-run plan, summary line).
     text: str = ""
     error: str | None = None
+    #: The region's figures, for the metrics file and ``--report``.
+    figures: RegionFigures | None = None
 
 
 RegionWork = Callable[[RegionRef], RegionReport]

@@ -60,17 +60,23 @@ class MasterSource:
         self._pending: dict[str, Path] = {}
         #: Bytes read from the master's API by this process (for the summary).
         self.bytes_from_master = 0
+        #: Where :meth:`chunks` last read each image from, by master id:
+        #: ``images_dir``, ``spool`` or ``stream`` (for the run's report).
+        self.origins: dict[str, str] = {}
 
     def chunks(self, image: Image) -> Iterator[bytes]:
         """The image's bytes, from the cheapest verified place."""
         local = self._images_dir_file(image)
         if local is not None:
             LOG.debug("reading %s from %s", image.name, local)
+            self.origins[image.id] = "images_dir"
             return _read_file(local)
         spooled = self._spool_path(image)
         if spooled is not None and spooled.is_file() and spooled.stat().st_size == image.size:
             LOG.debug("reading %s from the spool", image.name)
+            self.origins[image.id] = "spool"
             return _read_file(spooled)
+        self.origins[image.id] = "stream"
         return self._from_master(image, spooled)
 
     def verified(self, image: Image) -> None:
