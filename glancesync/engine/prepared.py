@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from glancesync.config.settings import TargetSettings
@@ -32,6 +33,20 @@ from glancesync.model.values import frozen
 #: How many (catalog, selection, target) views are kept: one per target of a run.
 _KEPT = 16
 _STAMP_KEYS = (SOURCE_ID, SOURCE_REGION, SOURCE_HASH)
+#: The fields a copy must share with its master to be settled by the quick
+#: check: the strongest hash (so the same bytes), then what a metadata
+#: change would write or a format warning compare. One C call per copy.
+_fields_of = attrgetter(
+    "os_hash_algo",
+    "os_hash_value",
+    "visibility",
+    "min_ram",
+    "min_disk",
+    "protected",
+    "disk_format",
+    "container_format",
+    "tags",
+)
 
 
 class MasterFacts(NamedTuple):
@@ -54,8 +69,9 @@ class MasterFacts(NamedTuple):
     involved: bool
     #: Whether the image has AMI references to resolve.
     ami: bool
-    #: The hash and system fields a copy must have, in the order
-    #: :func:`quick_in_sync` reads them; None when the master has no hash to compare.
+    #: The hash and system fields a copy must have (:data:`_fields_of`); None
+    #: when the quick check cannot settle the image (no hash to compare, or
+    #: :attr:`involved`).
     fields: tuple[Any, ...] | None
 
 
@@ -97,27 +113,18 @@ def master_facts(master: Image, target: TargetSettings) -> MasterFacts:
     kept = wanted.keys() | set(AMI_KEYS)
     ami = any(k in master.properties for k in AMI_KEYS)
     stamped = stamp(master, master.region)
+    involved = ami or master.visibility == "shared"
     return MasterFacts(
         wanted=frozen(wanted),
         removable=tuple(sorted(k for k in target.metadata_set if k not in kept)),
         stamp=tuple(stamped.items()),
         stamp_values=tuple(stamped[k] for k in _STAMP_KEYS),
         tags=tuple(sorted(master.tags)),
-        involved=ami or master.visibility == "shared",
+        involved=involved,
         ami=ami,
         fields=None
-        if not (master.os_hash_algo and master.os_hash_value)
-        else (
-            master.os_hash_algo,
-            master.os_hash_value,
-            master.visibility,
-            master.min_ram,
-            master.min_disk,
-            master.protected,
-            master.disk_format,
-            master.container_format,
-            master.tags,
-        ),
+        if involved or not (master.os_hash_algo and master.os_hash_value)
+        else _fields_of(master),
     )
 
 
@@ -127,20 +134,9 @@ def quick_in_sync(facts: MasterFacts, copy: Image) -> bool:
     The strongest hash, every compared field and every property equal the
     master's. False says nothing: the caller then looks closer.
     """
-    if facts.involved or facts.fields is None:
+    if facts.fields is None or _fields_of(copy) != facts.fields:
         return False
-    fields = (
-        copy.os_hash_algo,
-        copy.os_hash_value,
-        copy.visibility,
-        copy.min_ram,
-        copy.min_disk,
-        copy.protected,
-        copy.disk_format,
-        copy.container_format,
-        copy.tags,
-    )
-    if fields != facts.fields or copy.properties != facts.wanted:
+    if copy.properties != facts.wanted:
         return False
     raw = copy.raw
     if MEMBERS in raw:
