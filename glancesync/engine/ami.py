@@ -87,13 +87,19 @@ def resolve_ami(
         change = entry.change
         if fixes:
             change = replace(change, set_properties=frozen({**change.set_properties, **fixes}))
-        entry = replace(
-            entry,
-            change=change,
-            awaits=frozen(awaits),
-            status=Status.PENDING_METADATA if not change.is_empty() else entry.status,
-            action=Action.UPDATE_METADATA if not change.is_empty() else entry.action,
-        )
+        status = Status.PENDING_METADATA if not change.is_empty() else entry.status
+        action = Action.UPDATE_METADATA if not change.is_empty() else entry.action
+        # Most copies have their references right already: then the entry stays as it is.
+        if (
+            fixes
+            or awaits
+            or entry.awaits
+            or status is not entry.status
+            or action is not entry.action
+        ):
+            entry = replace(
+                entry, change=change, awaits=frozen(awaits), status=status, action=action
+            )
     if awaits and own_content_fine:
         entry = replace(entry, status=Status.PENDING_AMI)
     return entry

@@ -143,11 +143,12 @@ def _plan_region(
     entries: list[PlannedImage] = []
     slow: list[int] = []
     missing: list[int] = []
+    append, listed = entries.append, by_name.get
     for index, (image, facts) in enumerate(view.pairs):
-        candidates = by_name.get(image.name)
+        candidates = listed(image.name)
         if candidates is None:
             missing.append(index)
-            entries.append(NOTHING_YET)
+            append(NOTHING_YET)
             continue
         if len(candidates) == 1:
             copy = candidates[0]
@@ -155,10 +156,10 @@ def _plan_region(
                 quick_in_sync(facts, copy)
                 or (copy.same_content(image) and in_sync(image, facts, copy))
             ):
-                entries.append(settled(image, copy))
+                append(settled(image, copy))
                 continue
         slow.append(index)
-        entries.append(_plan_content(image, candidates, target, project_id, members, view, facts))
+        append(_plan_content(image, candidates, target, project_id, members, view, facts))
     if missing:
         lacking = [selected[index] for index in missing]
         renamed = follow_renames(lacking, by_name, project_id, names=view.name_set)
