@@ -3,12 +3,13 @@
 A sync plans every region of a target against the same catalog and
 selection, so whatever depends only on them (the properties a copy must
 carry, its provenance stamp, the AMI references) is computed once per
-target, not once per region and image. :func:`prepared` keeps the last few
-such views, keyed by the identity of the frozen values they were made from.
+target, not once per region and image. :func:`prepared` keeps such a view
+as long as the catalog it was made from lives.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -30,8 +31,6 @@ from glancesync.model.provenance import (
 )
 from glancesync.model.values import frozen
 
-#: How many (catalog, selection, target) views are kept: one per target of a run.
-_KEPT = 16
 _STAMP_KEYS = (SOURCE_ID, SOURCE_REGION, SOURCE_HASH)
 #: The fields a copy must share with its master to be settled by the quick
 #: check: the strongest hash (so the same bytes), then what a metadata
@@ -79,7 +78,6 @@ class MasterFacts(NamedTuple):
 class TargetView:
     """Per-target facts for :func:`glancesync.engine.plan.plan_region`."""
 
-    catalog: MasterCatalog
     selected: Sequence[Image]
     target: TargetSettings
     facts: tuple[MasterFacts, ...]
@@ -191,7 +189,10 @@ def in_sync(master: Image, facts: MasterFacts, copy: Image) -> bool:
     return True
 
 
-_views: dict[tuple[int, int, int], TargetView] = {}
+#: (id of the catalog, id of the target) -> the view made for them. An entry
+#: leaves when its catalog is freed (weakref.finalize), so the cache never
+#: keeps a master listing alive, and an id is never reused while in it.
+_views: dict[tuple[int, int], TargetView] = {}
 
 
 def prepared(
@@ -200,15 +201,15 @@ def prepared(
     """The view of (catalog, selected, target), computed on first use.
 
     All three are frozen values, so their identity stands for their
-    content while the view holds them.
+    content: the view holds the selection and the target, and is dropped
+    with the catalog.
     """
-    key = (id(catalog), id(selected), id(target))
+    key = (id(catalog), id(target))
     view = _views.get(key)
-    if view is not None:
+    if view is not None and view.selected is selected:
         return view
     facts = tuple(master_facts(image, target) for image in selected)
     view = TargetView(
-        catalog=catalog,
         selected=selected,
         target=target,
         facts=facts,
@@ -218,7 +219,7 @@ def prepared(
         kept_ids=kept_master_ids(catalog, selected),
         obsolete_by_name={i.name: i for i in catalog.obsolete},
     )
-    if len(_views) >= _KEPT:
-        del _views[next(iter(_views))]
+    if key not in _views:
+        weakref.finalize(catalog, _views.pop, key, None)
     _views[key] = view
     return view

@@ -341,3 +341,27 @@ def _assert_same(expected: RegionPlan, got: RegionPlan, where: str) -> None:
             and mine.region_image.raw == theirs.region_image.raw
         )
     assert got == expected, where
+
+
+def test_the_per_target_view_lives_only_as_long_as_its_catalog() -> None:
+    import gc
+    import weakref
+
+    from glancesync.engine import prepared
+
+    _, masters, listings = _federation(5, images=50, regions=1)
+    target = _target("default")
+    catalog = master_catalog(masters, ME, MASTER_REGION)
+    selected = select(catalog, target).images
+    region = RegionRef("master", "Region00")
+    plan_region(region, catalog, selected, listings[0], target, ME, now=NOW)
+    key = (id(catalog), id(target))
+    assert prepared._views[key].selected is selected
+    fewer = selected[: len(selected) // 2]
+    got = plan_region(region, catalog, fewer, listings[0], target, ME, now=NOW)
+    assert [e.master for e in got.entries] == list(fewer), "another selection, another view"
+    assert got == reference_plan(region, catalog, fewer, listings[0], target, ME, now=NOW)
+    alive = weakref.ref(catalog)
+    del catalog
+    gc.collect()
+    assert alive() is None and key not in prepared._views
