@@ -59,9 +59,8 @@ class MasterFacts(NamedTuple):
     wanted: Mapping[str, Any]
     #: ``metadata_set`` keys a copy must not have (removals in the metadata change).
     removable: tuple[str, ...]
-    #: The provenance a copy keeps naming this master image, as key and value pairs.
-    stamp: tuple[tuple[str, str], ...]
-    #: The stamp's values in the order of :data:`_STAMP_KEYS`.
+    #: The provenance a copy keeps naming this master image: the values of
+    #: :data:`_STAMP_KEYS`, in that order.
     stamp_values: tuple[str, ...]
     tags: tuple[str, ...]
     #: Whether the image is shared or has AMI references: then it takes the full rules.
@@ -113,9 +112,9 @@ def master_facts(master: Image, target: TargetSettings) -> MasterFacts:
     stamped = stamp(master, master.region)
     involved = ami or master.visibility == "shared"
     return MasterFacts(
-        wanted=frozen(wanted),
+        # Most images copy all their properties: share the master's mapping then.
+        wanted=master.properties if wanted == master.properties else frozen(wanted),
         removable=tuple(sorted(k for k in target.metadata_set if k not in kept)),
-        stamp=tuple(stamped.items()),
         stamp_values=tuple(stamped[k] for k in _STAMP_KEYS),
         tags=tuple(sorted(master.tags)),
         involved=involved,
@@ -182,7 +181,7 @@ def in_sync(master: Image, facts: MasterFacts, copy: Image) -> bool:
     raw = copy.raw
     if MEMBERS in raw:
         return False
-    for key, value in facts.stamp:
+    for key, value in zip(_STAMP_KEYS, facts.stamp_values, strict=True):
         if raw.get(key) != value:
             # Only a copy with valid provenance gets its stamp rewritten.
             return SOURCE_ID not in raw or provenance_of(copy) is None
