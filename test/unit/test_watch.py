@@ -199,3 +199,25 @@ def test_an_unwritable_metrics_file_is_one_line_and_exit_1(
     assert f"cannot write metrics_file {missing}: No such file or directory" in line
     assert "Traceback" not in err
     assert cloud.one("RegionTwo", "a").status == "active", "the sync itself was done"
+
+
+def test_the_report_names_how_each_upload_travelled(
+    cloud: MemoryCloud, prom: Path, tmp_path: Path
+) -> None:
+    cloud.add("RegionOne", "a", b"a" * 900)
+    report = tmp_path / "report.json"
+    assert run(cloud, "--report", str(report), "RegionTwo", "RegionThree") == 0
+    rows = {r["region"]: r["images"][0] for r in json.loads(report.read_text())["regions"]}
+    assert rows["RegionTwo"]["method"] == "stream", "read from the master"
+    assert rows["RegionThree"]["method"] == "spool", "the run's verified copy"
+    assert rows["RegionThree"]["bytes"] == 900
+    assert cloud.downloads == [("RegionOne", "a")], "the master was read once"
+
+    cloud.add("RegionOne", "b", b"b" * 500)
+    argv = ["--config", "master.transfer=glance-download", "--report", str(report), "RegionTwo"]
+    assert run(cloud, *argv) == 0
+    (region,) = json.loads(report.read_text())["regions"]
+    row = next(r for r in region["images"] if r["image"] == "b")
+    assert (row["method"], row["bytes"], row["result"]) == ("glance-download", 0, "ok")
+    assert cloud.one("RegionTwo", "b").size == 500
+    assert value(samples(prom), "glancesync_region_uploaded_bytes", region="RegionTwo") == 0
