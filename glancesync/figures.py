@@ -39,10 +39,11 @@ def region_figures(run: RegionRun, mode: str, seconds: float) -> RegionFigures:
             name, mode, False, statuses, seconds=seconds, steps=tuple(_planned_steps(plan))
         )
     done = {o.image for o in result.outcomes}
+    status_of = _statuses_by_image(plan)
     steps = [
         StepFigures(
             image=o.image,
-            status=_status_of(plan, o.image),
+            status=status_of.get(o.image, ""),
             action=o.step,
             result="ok" if o.ok else "failed",
             method=o.method,
@@ -73,18 +74,19 @@ def failed_figures(region: str, mode: str, error: str) -> RegionFigures:
     return RegionFigures(region, mode, False, errors=1, error=error)
 
 
-def _status_of(plan: RegionPlan, image: str) -> str:
-    for entry in plan.entries:
-        if entry.master.name == image:
-            return entry.status.value
-    for retirement in plan.retirements:
-        if retirement.image.name == image:
-            return "pending_retire"
-    return ""
+def _statuses_by_image(plan: RegionPlan) -> dict[str, str]:
+    statuses = {r.image.name: "pending_retire" for r in plan.retirements}
+    statuses.update((e.master.name, e.status.value) for e in plan.entries)
+    return statuses
 
 
 def _planned_steps(plan: RegionPlan) -> list[StepFigures]:
-    """One row per selected image and per retirement, as a report-only run sees them."""
+    """The plan's work and its images not in a final status, as a report-only run sees them.
+
+    An image in sync (``ok``, ``ok_stalled_checksum``) with nothing to do
+    has no row: it is counted in the statuses, and a large federation's
+    report stays the size of its work.
+    """
     rows = [
         StepFigures(
             image=e.master.name,
@@ -93,6 +95,7 @@ def _planned_steps(plan: RegionPlan) -> list[StepFigures]:
             result="none" if e.action is Action.NONE and not e.awaits else "planned",
         )
         for e in plan.entries
+        if not (e.status.is_final and e.action is Action.NONE and not e.awaits)
     ]
     rows += [
         StepFigures(
