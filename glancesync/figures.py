@@ -152,14 +152,14 @@ def write_atomically(path: str | os.PathLike[str], text: str) -> None:
     """Write *text* to a temporary file beside *path*, then rename it into place.
 
     A reader (a monitoring agent, a script) sees the old file or the new
-    one, never half of one.
+    one, never half of one. The file is 0600, as the logs are: it names
+    images and repeats error texts.
     """
     target = Path(path)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-        os.chmod(name, 0o644)
         os.replace(name, target)
     except BaseException:
         Path(name).unlink(missing_ok=True)

@@ -211,3 +211,33 @@ def test_the_report_names_how_each_upload_travelled(
     assert (row["method"], row["bytes"], row["result"]) == ("glance-download", 0, "ok")
     assert cloud.one("RegionTwo", "b").size == 500
     assert value(samples(prom), "glancesync_region_uploaded_bytes", region="RegionTwo") == 0
+
+
+def test_report_usage_and_an_unwritable_report(
+    cloud: MemoryCloud, prom: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(cloud, "--show-regions", "--report", str(tmp_path / "r.json")) == 2
+    assert "--report goes with a sync, --dry-run or --show-status" in capsys.readouterr().err
+    cloud.add("RegionOne", "a", b"a")
+    missing = tmp_path / "nowhere" / "r.json"
+    assert run(cloud, "--show-status", "--report", str(missing), "RegionTwo") == 1
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "--report" in x]
+    assert f"cannot write --report {missing}: No such file or directory" in line
+    report = tmp_path / "r.json"
+    assert run(cloud, "--show-status", "--report", str(report), "RegionTwo") == 0
+    assert report.stat().st_mode & 0o777 == 0o600
+    (region,) = json.loads(report.read_text())["regions"]
+    assert region["images"] == [
+        {
+            "image": "a",
+            "status": "pending_upload",
+            "action": "upload",
+            "result": "planned",
+            "method": "",
+            "bytes": 0,
+            "seconds": 0.0,
+            "error": "",
+            "mb_per_s": 0.0,
+        }
+    ]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r.json")] == []
