@@ -241,3 +241,21 @@ def test_report_usage_and_an_unwritable_report(
         }
     ]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".r.json")] == []
+
+
+def test_a_run_stopped_by_a_lock_keeps_every_last_success(
+    cloud: MemoryCloud, prom: Path, tmp_path: Path
+) -> None:
+    from glancesync.model.region import RegionRef
+    from glancesync.runner.regionlock import region_locks
+
+    cloud.add("RegionOne", "a", b"a")
+    assert run(cloud, "RegionTwo") == 0
+    last = value(samples(prom), LAST, region="RegionTwo")
+    lock = tmp_path / "sync.lock"
+    with region_locks(str(lock), [RegionRef("master", "RegionTwo")], 0.0):
+        assert run(cloud, "--config", f"main.lock_file={lock}", "RegionTwo") == 3
+    found = samples(prom)
+    assert value(found, "glancesync_run_exit_code", mode="sync") == 3
+    assert value(found, LAST, region="RegionTwo") == last
+    assert not [k for k in found if k[0] == "glancesync_region_errors"]
