@@ -71,6 +71,10 @@ class Transfer:
     bytes: int
 
 
+#: One step of the plan; an upload says how its bytes went.
+Step = Callable[[], "Transfer | None"]
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     """The account of one region's sync."""
@@ -186,10 +190,6 @@ def _run_uploads(run: _Run, uploads: Sequence[tuple[PlannedImage, Step]], max_up
         except RegionError:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-
-
-#: One step of the plan; an upload says how its bytes went.
-Step = Callable[[], "Transfer | None"]
 
 
 def _guarded(run: _Run, entry: PlannedImage, step: str, work: Step) -> None:
