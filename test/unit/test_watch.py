@@ -259,3 +259,15 @@ def test_a_run_stopped_by_a_lock_keeps_every_last_success(
     assert value(found, "glancesync_run_exit_code", mode="sync") == 3
     assert value(found, LAST, region="RegionTwo") == last
     assert not [k for k in found if k[0] == "glancesync_region_errors"]
+
+
+def test_a_damaged_previous_file_is_replaced_not_fatal(
+    cloud: MemoryCloud, prom: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prom.write_text('glancesync_region_last_success_timestamp_seconds{region="RegionTwo" 1\n')
+    cloud.add("RegionOne", "a", b"a")
+    assert run(cloud, "--show-status", "RegionTwo") == 0
+    assert "previous figures unreadable" in capsys.readouterr().err
+    found = samples(prom)
+    assert not [k for k in found if k[0] == LAST], "nothing made up from the damaged file"
+    assert value(found, "glancesync_run_exit_code", mode="show-status") == 0
