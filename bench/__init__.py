@@ -17,7 +17,13 @@ b  peak RSS of ``./sync.py`` against image size (measured during part a,
 c  a no-op rerun over many small images: wall time and HTTP requests, against
    a bare paginated listing of the same regions (noop.py);
 d  plan time for many images x many regions, in memory, no servers (planning.py);
-e  several uploads at once into one region through the facade (concurrency.py).
+e  several uploads at once into one region through the facade (concurrency.py);
+w  far regions (not in the default parts: about 10 minutes at 512 MiB;
+   ``--parts w --wan-size 512MiB``): three regions behind 100 Mbit/s link
+   proxies (link.py), one after another, ``--parallel`` and ``fan_out``,
+   against glanceclient through the same links; resumed against restarted
+   cut downloads; ``bwlimit`` accuracy; glance-download bytes through the
+   host (wan.py). The figures are in the JSON (``--json``).
 
 measure.py holds the shared measurement helpers, arrange.py seeds, checks and
 deletes images through glancesync's own facade, report.py prints the tables.

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import concurrency, noop, planning, throughput
+from bench import concurrency, conversion, noop, planning, throughput, wan
 from bench.arrange import REGIONS, Bench, Cloud, write_config
 from bench.measure import LOG, MIB, parse_size, say, wait_cloud
 from bench.report import machine, report
@@ -46,11 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrent-size", type=parse_size, default=None, help="part e image size (128MiB)"
     )
     parser.add_argument(
+        "--conversion-size", type=parse_size, default=None, help="part f virtual size (1GiB)"
+    )
+    parser.add_argument(
         "--no-spool-variant",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also sync to 3 regions with [main] cache_size_mb = 0 (default: yes)",
     )
+    parser.add_argument("--wan-size", type=parse_size, default=None, help="part w (512MiB)")
+    parser.add_argument("--wan-mbit", type=float, default=100.0, help="part w link, Mbit/s")
+    parser.add_argument("--wan-latency", type=float, default=0.02, help="part w latency, s")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each part c command")
     parser.add_argument("--repeat-e", type=int, default=2, help="rounds of part e")
     parser.add_argument("--threads", type=int, default=8, help="threads creating test images")
@@ -78,8 +84,12 @@ def defaults(args: argparse.Namespace) -> None:
         args.plan_images = 1000 if quick else 10000
     if args.plan_regions is None:
         args.plan_regions = 5 if quick else 50
+    if args.wan_size is None:
+        args.wan_size = 8 * MIB if quick else 512 * MIB
     if args.concurrent_size is None:
         args.concurrent_size = 8 * MIB if quick else 128 * MIB
+    if args.conversion_size is None:
+        args.conversion_size = 64 * MIB if quick else 2**30
     if quick:
         args.repeat, args.repeat_e = 1, 1
 
@@ -88,14 +98,14 @@ def run_parts(args: argparse.Namespace, parts: set[str], results: dict[str, Any]
     if "d" in parts:
         say("(d) planning in memory")
         results["d"] = planning.run(args.plan_images, args.plan_regions, min(5, args.plan_regions))
-    if not parts & {"a", "c", "e"}:
+    if not parts & {"a", "c", "e", "f", "w"}:
         return
     prefix = f"bench{uuid.uuid4().hex[:8]}_"
     results["prefix"] = prefix
     tmp = Path(tempfile.mkdtemp(prefix="glancesync-bench-"))
     bench = Bench(args, prefix, tmp)
     try:
-        for name in ("a", "e", "c"):
+        for name in ("a", "e", "c", "f", "w"):
             if name not in parts:
                 continue
             try:
@@ -103,8 +113,12 @@ def run_parts(args: argparse.Namespace, parts: set[str], results: dict[str, Any]
                     part = throughput.Throughput(bench)
                     results["a"] = part.run()
                     results.update(part.notes)
+                elif name == "w":
+                    results["w"] = wan.run(bench, args.wan_size, args.wan_mbit, args.wan_latency)
                 elif name == "e":
                     results["e"] = concurrency.run(bench)
+                elif name == "f":
+                    results["f"] = conversion.run(bench)
                 else:
                     results["c"] = noop.run(bench)
             except Exception as error:  # record it, go on with the other parts

@@ -1,12 +1,16 @@
-"""The planner as it was before its fast path: the reference the fast one must equal.
+"""The planner as it is without its fast path: the reference the fast one must equal.
 
-A frozen copy of the straightforward rules (one full pass per image and
-region), kept for two readers: test/unit/test_plan_fast.py asserts that
+A frozen copy of the straightforward rules of glancesync/engine/plan.py (one
+full pass per image and region), storage rules included (conversion,
+stores, preflight: glancesync/engine/storage.py), kept for two readers:
+test/unit/test_plan_fast.py asserts that
 :func:`glancesync.engine.plan.plan_region` makes the same plans on large
 generated federations, and bench/planning.py times both side by side. It
 is not used by glancesync itself. The helpers that the fast planner
-changed (:func:`follow_renames`, :func:`metadata_change`) are copied here as
-they were, so that the reference does not move with them.
+changed (:func:`follow_renames`, :func:`metadata_change`,
+:func:`format_warnings`, a rename's entry, the AMI rules) are copied here
+as they are without it, so that the reference does not move with them.
+When a rule changes, it changes here too, in the same commit.
 """
 
 from __future__ import annotations
@@ -17,12 +21,7 @@ from datetime import datetime, timezone
 
 from glancesync.config.settings import TargetSettings
 from glancesync.engine.life import Renamed, adoption_plan, kept_master_ids
-from glancesync.engine.records import (
-    copied_properties,
-    format_warnings,
-    new_image_for,
-    rename_change,
-)
+from glancesync.engine.records import copied_properties, new_image_for, rename_change
 from glancesync.engine.retire import plan_retirements
 from glancesync.engine.selection import OBSOLETE_SUFFIX, MasterCatalog
 from glancesync.engine.sharing import MemberChange, MemberLists, member_change, wanted_members
@@ -33,10 +32,12 @@ from glancesync.engine.steps import (
     RegionPlan,
     Status,
 )
+from glancesync.engine.storage import Need, Storage, holds, preflight, storage_for, upload_need
 from glancesync.model.changes import MetadataChange
 from glancesync.model.image import AMI_KEYS, Image
 from glancesync.model.provenance import MEMBERS, members_value, provenance_of, stamp
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 from glancesync.model.values import frozen
 
 #: Region images in these states are records a run created and never
@@ -44,6 +45,8 @@ from glancesync.model.values import frozen
 LEFTOVER_STATES = frozenset({"queued", "saving", "killed"})
 #: The member lists of a region without shared images.
 NO_MEMBERS = MemberLists()
+#: A region that stores copies as the master does.
+NO_STORAGE_RULES = Storage()
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
 
@@ -60,6 +63,7 @@ def plan_region(
     now: datetime | None = None,
     selection_failed: bool = False,
     adopt: bool = False,
+    offer: RegionOffer | None = None,
 ) -> RegionPlan:
     """Decide the status and action of every selected master image in ``region``.
 
@@ -71,8 +75,11 @@ def plan_region(
     moment retirement delays are measured from, ``selection_failed`` whether
     the target's selection failed on some image (then nothing is retired).
     With ``adopt`` the plan only stamps provenance (doc/manual.rst,
-    "An image's life").
+    "An image's life"). ``offer`` is what the region offers (import methods,
+    stores, quotas), read before a plan that writes: conversions are planned
+    from it, and a plan the region cannot take is ``blocked``.
     """
+    storage = storage_for(target, region.name)
     mine = [i for i in region_images if project_id is None or i.owner == project_id]
     visible = mine if target.only_tenant_images else list(region_images)
     leftovers = _by_name(i for i in mine if i.status in LEFTOVER_STATES)
@@ -87,9 +94,11 @@ def plan_region(
     renamed = follow_renames(selected, by_name, present, project_id)
 
     base = {
-        image.name: renamed[image.name].planned(members, target)
+        image.name: _planned_rename(renamed[image.name], members, target)
         if image.name in renamed
-        else _plan_content(image, by_name.get(image.name, ()), target, project_id, members)
+        else _plan_content(
+            image, by_name.get(image.name, ()), target, project_id, members, storage, offer
+        )
         for image in selected
     }
     entries = []
@@ -124,7 +133,23 @@ def plan_region(
         warnings=catalog.warnings + retiring.warnings,
         retirements=retiring.steps,
         retire_blocked=retiring.blocked,
+        blocked=_preflight(region, storage, entries, offer),
     )
+
+
+def _preflight(
+    region: RegionRef, storage: Storage, entries: Sequence[PlannedImage], offer: RegionOffer | None
+) -> str | None:
+    """The region's verdict on the plan's uploads and store copies (None: not read, or fits)."""
+    if offer is None:
+        return None
+    needs = [upload_need(e.master, e.conversion, e.stores) for e in entries if e.action.uploads]
+    needs += [
+        Need(e.master.size * len(e.stores), 0, len(e.stores))
+        for e in entries
+        if e.action is Action.COPY_STORES
+    ]
+    return preflight(region.full, storage, needs, offer)
 
 
 def _distrust(catalog: MasterCatalog, target: TargetSettings, selection_failed: bool) -> str | None:
@@ -149,18 +174,23 @@ def _plan_content(
     target: TargetSettings,
     project_id: str | None,
     members: MemberLists,
+    storage: Storage = NO_STORAGE_RULES,
+    offer: RegionOffer | None = None,
 ) -> PlannedImage:
     """Status from the image's own content, before AMI references are looked at."""
+    conversion = storage.conversion(master, offer)
     if not candidates:
         shared_with, warnings = wanted_members(master, members, target)
         return PlannedImage(
             master,
             Status.PENDING_UPLOAD,
             Action.UPLOAD,
-            new_image=new_image_for(master, target, shared_with),
+            new_image=new_image_for(master, target, shared_with, conversion),
             warnings=warnings,
+            conversion=conversion,
+            stores=storage.stores,
         )
-    matching = [c for c in candidates if c.same_content(master)]
+    matching = [c for c in candidates if holds(c, master, conversion)]
     # Prefer our own copy when several hold the right bytes.
     matching.sort(key=lambda c: c.owner != project_id)
     chosen = matching[0] if matching else _prefer_own(candidates, project_id)
@@ -175,10 +205,29 @@ def _plan_content(
         if not foreign:
             sharing = member_change(master, chosen, provenance_of(chosen), members, target)
             change = metadata_change(master, chosen, target, sharing)
-            warnings += sharing.warnings + format_warnings(master, chosen)
+            warnings += sharing.warnings
+            if conversion is None:
+                warnings += format_warnings(master, chosen)
         status = Status.OK if change.is_empty() else Status.PENDING_METADATA
         action = Action.NONE if change.is_empty() else Action.UPDATE_METADATA
-        return PlannedImage(master, status, action, chosen, change, warnings=warnings)
+        missing = () if foreign else storage.missing_stores(chosen)
+        if missing and change.is_empty():
+            status, action = Status.PENDING_UPLOAD, Action.COPY_STORES
+        elif missing:
+            warnings += (
+                f"image {master.name!r}: not yet in store {', '.join(missing)}; "
+                "the next sync adds it",
+            )
+        return PlannedImage(
+            master,
+            status,
+            action,
+            chosen,
+            change,
+            warnings=warnings,
+            conversion=conversion,
+            stores=missing if action is Action.COPY_STORES else (),
+        )
     if foreign:
         warning = (
             f"image {master.name!r} in the region belongs to another project "
@@ -188,7 +237,11 @@ def _plan_content(
             master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
         )
     shared_with, more = wanted_members(master, members, target)
-    return _plan_conflict(master, chosen, target, warnings + more, shared_with)
+    entry = _plan_conflict(master, chosen, target, warnings + more, shared_with)
+    if entry.action.uploads and entry.new_image is not None:
+        spec = new_image_for(master, target, shared_with, conversion)
+        entry = replace(entry, new_image=spec, conversion=conversion, stores=storage.stores)
+    return entry
 
 
 def _prefer_own(candidates: Sequence[Image], project_id: str | None) -> Image:
@@ -407,6 +460,22 @@ def follow_renames(
     return found
 
 
+def _planned_rename(renamed: Renamed, members: MemberLists, target: TargetSettings) -> PlannedImage:
+    """``Renamed.planned``: rename in place (same id, no upload), and bring the rest in step."""
+    master, copy = renamed.master, renamed.copy
+    sharing = member_change(master, copy, provenance_of(copy), members, target)
+    change = metadata_change(master, copy, target, sharing)
+    warnings = sharing.warnings + format_warnings(master, copy)
+    return PlannedImage(
+        master,
+        Status.PENDING_METADATA,
+        Action.FOLLOW_RENAME,
+        copy,
+        replace(change, name=master.name),
+        warnings=warnings,
+    )
+
+
 def metadata_change(
     master: Image,
     region_image: Image,
@@ -450,4 +519,17 @@ def metadata_change(
         remove_properties=removed,
         add_members=members.add,
         remove_members=members.remove,
+    )
+
+
+def format_warnings(master: Image, region_image: Image) -> tuple[str, ...]:
+    """Formats cannot change on an active image: a difference is only reported."""
+    return tuple(
+        f"image {master.name!r}: {what} is {mine} in the region and {theirs} on the master; "
+        "it cannot change on an active image"
+        for what, mine, theirs in (
+            ("disk_format", region_image.disk_format, master.disk_format),
+            ("container_format", region_image.container_format, master.container_format),
+        )
+        if mine and theirs and mine != theirs
     )

@@ -239,4 +239,23 @@ def report(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    f = results.get("f")
+    if f:
+        out.append(
+            table(
+                f"(f) one qcow2 image ({fmt_mb(f['qcow2_bytes'])} MB, virtual "
+                f"{fmt_mb(f['virtual_bytes'])} MB) made raw",
+                ["conversion", "region", "MB sent", "seconds", "MB stored"],
+                [
+                    [
+                        r["path"],
+                        r["region"],
+                        fmt_mb(r["bytes_sent"]),
+                        f"{r['seconds']:.2f}",
+                        fmt_mb(r["stored_bytes"]),
+                    ]
+                    for r in f["rows"]
+                ],
+            )
+        )
     return "\n".join(out)

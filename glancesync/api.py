@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +34,7 @@ from glancesync.model.errors import RegionError, UsageError
 from glancesync.model.image import Image, image_from_glance, is_managed_property
 from glancesync.model.region import MASTER, RegionRef
 from glancesync.runner.backup import write_backup
+from glancesync.transfer.ratelimit import limiter
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
@@ -92,7 +94,12 @@ class GlanceSync:
             facade = ServersFacade(self.settings)
         self.facade: Facade = facade
         self.master_region = RegionRef(MASTER, self.settings.master_region)
-        self.source = MasterSource(self.facade, self.master_region, self.settings.master.images_dir)
+        self.source = MasterSource(
+            self.facade,
+            self.master_region,
+            self.settings.master.images_dir,
+            limiter=limiter(self.settings.bwlimit),
+        )
         self._catalog: MasterCatalog | None = None
         self._selected: dict[str, Selection] = {}
         self._master_members: dict[str, frozenset[str]] = {}
@@ -184,6 +191,7 @@ class GlanceSync:
         try:
             yield directory
         finally:
+            self.source.close()
             self.source.spool_dir, self.source.spool_limit = None, 0
             shutil.rmtree(directory, ignore_errors=True)
 
@@ -237,7 +245,8 @@ class GlanceSync:
         members = MemberLists(
             self.master_members(selection), self._region_members(ref, region_images)
         )
-        plan = plan_region(
+        plan_with = partial(
+            plan_region,
             ref,
             catalog,
             selection.images,
@@ -249,6 +258,12 @@ class GlanceSync:
             selection_failed=selection.failed,
             adopt=adopt,
         )
+        plan = plan_with()
+        if plan.upload_steps() or plan.store_steps():
+            # Before the first write: what the region offers decides how copies
+            # travel and whether the plan fits (doc/manual.rst, "Regions that
+            # store differently").
+            plan = plan_with(offer=self.facade.region_offer(ref))
         for entry in (*plan.obsolete, *plan.entries):
             for warning in entry.warnings:
                 LOG.warning("[%s] %s", ref.full, warning)
@@ -280,7 +295,14 @@ class GlanceSync:
             plan = self.plan_region(ref, adopt)
         except RegionError as error:
             return RegionRun(ref, error=error)
-        return RegionRun(ref, plan, self.apply(plan) if write else None)
+        if plan.blocked is None:
+            return RegionRun(ref, plan, self.apply(plan) if write else None)
+        if write:
+            return RegionRun(ref, plan, error=RegionError(ref.full, plan.blocked))
+        # A report still shows every status; the verdict is one warning (and
+        # the dry run's text says it too): reading the region did not fail.
+        LOG.warning("[%s] a sync would write nothing here: %s", ref.full, plan.blocked)
+        return RegionRun(ref, plan)
 
     def sync_region(self, region: str | RegionRef, dry_run: bool = False) -> ApplyResult | None:
         """Bring one region in line with the master; raise RegionError if it cannot be read.
@@ -300,9 +322,10 @@ class GlanceSync:
 
     def apply(self, plan: RegionPlan) -> ApplyResult:
         """Carry out a plan made by :meth:`plan_region`, with its target's transfer mode."""
-        transfer = self.settings.targets[plan.region.target].transfer
+        target = self.settings.targets[plan.region.target]
         uploads = self.settings.max_uploads_per_region
-        return apply_plan(plan, self.facade, self.source, transfer, uploads)
+        cap = self.settings.bwlimit if target.upload_bwlimit is None else target.upload_bwlimit
+        return apply_plan(plan, self.facade, self.source, target.transfer, uploads, limiter(cap))
 
     # -- the old tool's helpers (doc/api.rst) ---------------------------
 

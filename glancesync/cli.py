@@ -31,7 +31,13 @@ from glancesync.model.text import printable_name
 from glancesync.report import dry_run_text, plan_rows, region_failed_line, status_csv, summary_line
 from glancesync.runner.lock import LockBusy, default_lock_path
 from glancesync.runner.regionlock import region_locks
-from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel, run_sequential
+from glancesync.runner.regions import (
+    RegionReport,
+    new_run_dir,
+    run_parallel,
+    run_sequential,
+    run_threads,
+)
 from glancesync.watch import run_mode, write_figures
 
 LOG = logging.getLogger("glancesync")
@@ -138,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 1: one after another)",
     )
     parser.add_argument(
+        "--bwlimit",
+        metavar="MB",
+        help="for this run, read from the master and send to each region at most MB "
+        "MB/s (10**6 bytes); sets [main] bwlimit",
+    )
+    parser.add_argument(
         "--format",
         choices=("csv", "json"),
         default=None,
@@ -200,6 +212,8 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
     regions, overrides = _split_arguments(args)
     if args.report is not None and (args.show_regions or args.make_backup is not None):
         return _usage("--report goes with a sync, --dry-run or --show-status")
+    if args.bwlimit is not None:
+        overrides.append(f"main.bwlimit={args.bwlimit}")
     if args.format and not (args.show_status or args.dry_run):
         return _usage("--format goes with --show-status or --dry-run")
     if args.format == "csv" and args.dry_run:
@@ -311,6 +325,8 @@ def _run_regions(
         return run_parallel(
             regions, work, settings.max_children, run_dir, after_fork=sync.facade.close
         )
+    if settings.fan_out > 1 and len(regions) > 1:
+        return run_threads(regions, work, settings.fan_out)
     return run_sequential(regions, work)
 
 

@@ -50,6 +50,7 @@ def region_figures(run: RegionRun, mode: str, seconds: float) -> RegionFigures:
             bytes=o.bytes,
             seconds=o.seconds,
             error=o.message,
+            read=o.read,
         )
         for o in result.outcomes
     ]

@@ -49,9 +49,12 @@ def _row(plan: RegionPlan, entry: PlannedImage, with_action: bool) -> dict[str, 
         "region_id": entry.region_image.id if entry.region_image else None,
         "size": entry.master.size,
         "checksum": entry.master.checksum,
+        # A converted copy: "qcow2→raw" (doc/manual.rst, "Regions that store differently").
+        "conversion": str(entry.conversion) if entry.conversion is not None else None,
     }
     if with_action:
         row["action"] = entry.action.value
+        row["stores"] = list(entry.stores)
     return row
 
 
@@ -65,10 +68,10 @@ def plan_rows(plan: RegionPlan, with_action: bool) -> list[dict[str, Any]]:
     if with_action:
         entries = (*plan.obsolete, *plan.entries)
     rows = [_row(plan, entry, with_action) for entry in entries]
-    return rows + [_retire_row(plan, step, with_action) for step in plan.retirements]
+    return rows + [_retire_row(plan, step) for step in plan.retirements]
 
 
-def _retire_row(plan: RegionPlan, step: Retirement, with_action: bool) -> dict[str, Any]:
+def _retire_row(plan: RegionPlan, step: Retirement) -> dict[str, Any]:
     """A ``pending_retire`` row: the copy, and the master image it came from."""
     row: dict[str, Any] = {
         "status": Status.PENDING_RETIRE.value,
@@ -78,9 +81,9 @@ def _retire_row(plan: RegionPlan, step: Retirement, with_action: bool) -> dict[s
         "region_id": step.image.id,
         "size": step.image.size,
         "checksum": step.image.checksum,
+        # status rows too: a retirement is only understood with its action
+        "action": RETIRE_ACTIONS[step.how].value,
     }
-    if with_action:
-        row["action"] = RETIRE_ACTIONS[step.how].value
     return row
 
 
@@ -94,11 +97,11 @@ def dry_run_text(plan: RegionPlan) -> str:
 
     For a terminal: names are shown through :func:`printable_name`."""
     lines = [f"Region {printable_name(plan.region.full)}:"]
-    steps = [*plan.metadata_steps(), *plan.upload_steps()]
+    steps = [*plan.metadata_steps(), *plan.store_steps(), *plan.upload_steps()]
     steps += [e for e in plan.ami_steps() if e not in steps]
     for entry in steps:
         detail = _describe(entry)
-        lines.append(f"  {entry.action.value} {printable_name(entry.master.name)} ({detail})")
+        lines.append(f"  {entry.action_text} {printable_name(entry.master.name)} ({detail})")
     for step in plan.retirements:
         action = RETIRE_ACTIONS[step.how].value
         name = printable_name(step.image.name)
@@ -112,6 +115,8 @@ def dry_run_text(plan: RegionPlan) -> str:
     errors = [e for e in plan.entries if e.status.is_error]
     for entry in errors:
         lines.append(f"  {entry.status.value} {printable_name(entry.master.name)}: nothing done")
+    if plan.blocked is not None:
+        lines.append(f"  region blocked, nothing written: {plan.blocked}")
     if not steps and not errors and not plan.retirements and not plan.retire_blocked:
         lines.append("  nothing to do")
     return "\n".join(lines) + "\n"

@@ -86,7 +86,9 @@ def main() -> None:
         sys.exit(f"no {CONFIG}: start the local cloud first (make cloud-up)")
     seed()
     print("Master RegionOne holds demo_ubuntu, demo_centos, demo_private_notes (private)")
-    print("and an AMI triplet (demo_ami -> demo_kernel, demo_ramdisk).\n")
+    print("and an AMI triplet (demo_ami -> demo_kernel, demo_ramdisk).")
+    print("demo_private_notes is private: without forcesyncs or a metadata_condition that")
+    print("selects it, only public images are synced, so it is in no status list below.\n")
     targets = [topology.sync_name(region) for region in topology.TARGET_REGIONS]
     sync("--show-status", *targets)
     sync(*targets)

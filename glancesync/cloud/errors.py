@@ -9,6 +9,7 @@ part of the facade: only :mod:`glancesync.cloud.glance` uses it.
 
 from __future__ import annotations
 
+import math
 import re
 from types import TracebackType
 
@@ -16,11 +17,10 @@ import requests
 from glanceclient import exc as glance_exc
 from keystoneauth1 import exceptions as ksa_exc
 
+from glancesync.cloud.answers import AnswerError, decode_json
 from glancesync.cloud.stream import SourceStreamError, TransferStreamError
 from glancesync.model.errors import GlanceSyncError, ImageError, RegionError
 from glancesync.model.text import one_line
-
-#: Longest error detail kept from a server answer.
 
 _TAG_RE = re.compile(r"<[^>]*>")
 
@@ -28,8 +28,8 @@ _TAG_RE = re.compile(r"<[^>]*>")
 def response_detail(resp: requests.Response) -> str:
     """The useful part of an error answer from Glance (JSON, HTML or text)."""
     try:
-        body = resp.json()
-    except ValueError:
+        body = decode_json(resp.content) if resp.content else None
+    except AnswerError:
         body = None
     messages: list[str] = []
     if isinstance(body, dict):
@@ -54,13 +54,27 @@ _CONNECT_URL_RE = re.compile(r"(?:connection to|communicating with|address for) 
 _ERRNO_RE = re.compile(r"\[Errno -?\d+\] ([^\"')(]+)")
 
 
+#: The longest wait a server may ask for with Retry-After; a longer one is
+#: capped to this (a server cannot make a run sleep for years holding the lock).
+MAX_RETRY_AFTER = 60.0
+
+
 def retry_after(resp: requests.Response) -> float | None:
-    """The server's Retry-After in seconds (the HTTP-date form is ignored)."""
-    value = resp.headers.get("Retry-After", "")
+    """The server's Retry-After in seconds, at most MAX_RETRY_AFTER.
+
+    The HTTP-date form, a negative, non-finite or malformed value are
+    ignored (as if there were no header).
+    """
+    value = resp.headers.get("Retry-After", "").strip()
+    if not value or len(value) > 20:
+        return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 def connection_message(text: str) -> str:
@@ -145,6 +159,11 @@ class Translate:
 
     def translate(self, exc: Exception) -> GlanceSyncError | None:
         text = str(exc) or type(exc).__name__
+        # -- answers we will not use (glancesync.cloud.answers) --------------
+        if isinstance(exc, AnswerError):
+            return self.region_error(f"unusable answer: {text}")
+        if isinstance(exc, (RecursionError, OverflowError)):
+            return self.region_error(f"malformed answer ({type(exc).__name__})")
         # -- authentication (Keystone) ---------------------------------------
         if isinstance(exc, (ksa_exc.Unauthorized, ksa_exc.AuthorizationFailure)):
             return self.region_error(f"authentication failed: {text}")

@@ -1,206 +1,45 @@
 """The facade over real servers: Keystone v3 (keystoneauth1) and Glance v2.
 
-This module (with :mod:`glancesync.cloud.errors`, which maps client
-exceptions to ours) is the only place in glancesync that imports
-keystoneauth1, glanceclient or openstacksdk. Nothing imports it at package
-import time, so the CLI starts without loading them.
-
-Per target there is one keystoneauth session (created on first use, then
-cached); per region there are two thin clients sharing it:
-
-* a keystoneauth :class:`~keystoneauth1.adapter.Adapter` with retries
-  (connection errors, 429/502/503/504) for the calls that are safe to repeat
-  and whose status code we want exactly: list, get, the JSON patch of
-  metadata updates (built here: glanceclient's own diff can emit ``move``,
-  which Glance rejects), delete, deactivate, imports; ``create`` goes
-  through it too, with retries switched off;
-* a glanceclient v2 client without retries, for what glanceclient does better
-  than a plain request: the checksum-verified download of ``images.data``
-  and the streamed ``images.upload``.
-  Uploads are never retried here (a consumed stream can't be sent again);
-  the apply layer decides.
-
-Every failure leaves as :class:`~glancesync.errors.RegionError` or
-:class:`~glancesync.errors.ImageError` with a one-line message from which
-passwords and secrets are removed.
+:class:`ServersFacade` is :class:`glancesync.cloud.protocol.Facade` for real
+clouds. Its connections and the one request path are in
+:mod:`glancesync.cloud.connections`, image data in :mod:`glancesync.cloud.data`;
+this module has the image records: listings (bounded in pages, images and
+time), create, get, the minimal JSON patch of metadata updates (built here:
+glanceclient's own diff can emit ``move``, which Glance rejects), members,
+delete, deactivate and imports. Nothing imports it at package import time,
+so the CLI starts without loading the client libraries.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import glanceclient
-from keystoneauth1 import adapter as ksa_adapter
-
-from glancesync.cloud.errors import (
-    Translate,
-    response_detail,
-    retry_after,
-)
-from glancesync.cloud.session import USER_AGENT, Target, make_target
-from glancesync.cloud.stream import IterableReader
-from glancesync.config.settings import Settings, TargetSettings
+from glancesync.cloud.answers import AnswerError, next_link
+from glancesync.cloud.connections import image_of
+from glancesync.cloud.data import DataStreams
+from glancesync.cloud.imports import read_offer, run_import
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.errors import IdUnavailable, ImageError, RegionError
-from glancesync.model.image import Image, MalformedImage, image_from_glance, is_managed_property
+from glancesync.model.image import Image, is_managed_property
+from glancesync.model.provenance import PROJECT_ID
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 
 LOG = logging.getLogger(__name__)
 
-#: Images per page when listing (Glance's own maximum is usually 1000).
-DEFAULT_PAGE_SIZE = 200
-#: Socket timeout of every request, in seconds (connect, and each read).
-DEFAULT_REQUEST_TIMEOUT = 120.0
-#: Retries of idempotent calls (connection failures and retriable statuses).
-DEFAULT_RETRIES = 3
-RETRIABLE_STATUS_CODES = [429, 502, 503, 504]
+#: A listing stops with a region error past this many images, or this many
+#: pages (both listings together: enough for pages of 20 images, the
+#: smallest a Glance is usually set to give). See doc/reliability.rst.
+MAX_IMAGES = 20_000
+MAX_PAGES = 1000
 #: How often a glance-download import is checked on.
 IMPORT_POLL_SECONDS = 1.0
 
 
-def _image(doc: Any, region: RegionRef) -> Image:
-    """An image from a Glance answer; a malformed answer is the region's fault."""
-    try:
-        return image_from_glance(doc, region=region.full)
-    except MalformedImage as error:
-        raise RegionError(region.full, f"unexpected answer from Glance: {error}") from None
-
-
-@dataclass
-class _RegionClients:
-    api: ksa_adapter.Adapter
-    glance: Any  # glanceclient.v2.client.Client
-
-
-class ServersFacade:
+class ServersFacade(DataStreams):
     """:class:`glancesync.cloud.protocol.Facade` over real Keystone and Glance servers."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-    ) -> None:
-        if page_size <= 0:
-            raise ValueError("page_size must be positive")
-        self.settings = settings
-        self.page_size = page_size
-        self.request_timeout = request_timeout
-        self.retries = retries
-        self._lock = threading.RLock()
-        self._targets: dict[str, Target] = {}
-        self._regions: dict[tuple[str, str], _RegionClients] = {}
-
-    # -- sessions and clients ----------------------------------------------
-
-    def _target_settings(self, target: str) -> TargetSettings:
-        try:
-            return self.settings.targets[target]
-        except KeyError:
-            raise RegionError(target, f"unknown target {target!r}") from None
-
-    def _target(self, target: str) -> Target:
-        with self._lock:
-            cached = self._targets.get(target)
-            if cached is not None:
-                return cached
-            creds = self._target_settings(target).credentials
-            secrets = tuple(s for s in (creds.password, creds.application_credential_secret) if s)
-            with Translate(target, None, secrets):
-                made = make_target(target, creds, secrets, self.request_timeout, self.retries)
-            self._targets[target] = made
-            return made
-
-    def _clients(self, region: RegionRef) -> _RegionClients:
-        key = (region.target, region.name)
-        with self._lock:
-            cached = self._regions.get(key)
-            if cached is None:
-                target = self._target(region.target)
-                api = ksa_adapter.Adapter(
-                    target.session,
-                    service_type="image",
-                    interface=target.interface,
-                    region_name=region.name,
-                    user_agent=USER_AGENT,
-                    connect_retries=self.retries,
-                    status_code_retries=self.retries,
-                    retriable_status_codes=list(RETRIABLE_STATUS_CODES),
-                )
-                glance = glanceclient.Client(
-                    "2",
-                    session=target.session,
-                    region_name=region.name,
-                    interface=target.interface,
-                    # never resend: an upload's stream is consumed by the first try
-                    connect_retries=0,
-                    status_code_retries=0,
-                )
-                cached = _RegionClients(api=api, glance=glance)
-                self._regions[key] = cached
-            return cached
-
-    def _translate(
-        self, region: RegionRef, image: str | None = None, data: bool = False
-    ) -> Translate:
-        secrets = self._targets[region.target].secrets if region.target in self._targets else ()
-        return Translate(region.full, image, secrets, data)
-
-    def _request(
-        self,
-        region: RegionRef,
-        method: str,
-        url: str,
-        *,
-        image: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """One call through the retrying adapter; the decoded JSON body or None."""
-        with self._translate(region, image) as tr:
-            clients = self._clients(region)
-            tr.secrets = self._targets[region.target].secrets
-            resp = clients.api.request(url, method, raise_exc=False, **kwargs)
-            if resp.status_code >= 400:
-                raise tr.status_error(
-                    resp.status_code, tr._msg(response_detail(resp)), retry_after(resp)
-                )
-            if not resp.content:
-                return None
-            try:
-                return resp.json()
-            except ValueError as exc:
-                raise tr.region_error(f"{method} {url}: answer is not JSON") from exc
-
-    # -- targets -----------------------------------------------------------
-
-    def regions(self, target: str) -> list[str]:
-        """Names of the regions with an ``image`` endpoint on our interface."""
-        tgt = self._target(target)
-        with Translate(target, None, tgt.secrets):
-            auth: Any = tgt.session.auth
-            if auth is None or not hasattr(auth, "get_access"):
-                raise RegionError(target, "the session has no authentication")
-            access = auth.get_access(tgt.session)
-            data = access.service_catalog.get_endpoints_data(
-                service_type="image", interface=tgt.interface
-            )
-        names = {ep.region_name for eps in data.values() for ep in eps if ep.region_name}
-        return sorted(names)
-
-    def project_id(self, target: str) -> str:
-        tgt = self._target(target)
-        with Translate(target, None, tgt.secrets):
-            project = tgt.session.get_project_id()
-        if not project:
-            raise RegionError(target, "the credentials are not scoped to a project")
-        return str(project)
 
     # -- images --------------------------------------------------------------
 
@@ -215,10 +54,16 @@ class ServersFacade:
         budget = self._target_settings(region.target).list_images_timeout
         deadline = time.monotonic() + budget
         docs: dict[str, dict[str, Any]] = {}
+        # An empty page ends a listing, and pages are counted: a server
+        # cannot keep us paging forever.
+        pages = 0
         for hidden in (False, True):
             first = f"/v2/images?limit={self.page_size}"
             url: str | None = first + "&os_hidden=true" if hidden else first
             while url:
+                pages += 1
+                if pages > MAX_PAGES:
+                    raise RegionError(region.full, f"image listing: more than {MAX_PAGES} pages")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise RegionError(
@@ -226,10 +71,11 @@ class ServersFacade:
                         f"listing images took more than {budget:g} s (list_images_timeout)",
                     )
                 try:
-                    body = self._request(
+                    body = self._document(
                         region,
                         "GET",
                         url,
+                        deadline=deadline,
                         timeout=min(remaining, self.request_timeout),
                     )
                 except RegionError as exc:
@@ -240,18 +86,30 @@ class ServersFacade:
                             f"{exc.detail}",
                         ) from exc
                     raise
-                if not isinstance(body, dict):
-                    raise RegionError(region.full, "image listing: unexpected answer")
-                for doc in body.get("images") or ():
-                    if not isinstance(doc, dict):
-                        raise RegionError(region.full, "image listing: an entry is not an object")
-                    docs.setdefault(str(doc.get("id")), doc)
-                url = body.get("next")
-        return [_image(doc, region) for doc in docs.values()]
+                url = self._next_page(region, body, docs)
+        return [image_of(doc, region) for doc in docs.values()]
 
-    def get_image(self, region: RegionRef, image_id: str) -> Image:
-        doc = self._request(region, "GET", f"/v2/images/{image_id}", image=image_id)
-        return _image(doc, region)
+    def _next_page(
+        self, region: RegionRef, body: dict[str, Any], docs: dict[str, dict[str, Any]]
+    ) -> str | None:
+        """Take one listing page's images into ``docs``; the next page's URL, if any."""
+        images = body.get("images")
+        if not isinstance(images, list):
+            raise RegionError(region.full, "image listing: 'images' is not a list")
+        for doc in images:
+            if not isinstance(doc, dict):
+                raise RegionError(region.full, "image listing: an entry is not an object")
+            docs.setdefault(str(doc.get("id")), doc)
+        if len(docs) > MAX_IMAGES:
+            raise RegionError(region.full, f"image listing: more than {MAX_IMAGES} images")
+        link = body.get("next")
+        if link is None or not images:
+            return None
+        endpoint = self._clients(region).api.get_endpoint() or ""
+        try:
+            return next_link(link, endpoint, "/v2/images")
+        except AnswerError as error:
+            raise RegionError(region.full, f"image listing: {error}") from None
 
     def create_image(self, region: RegionRef, spec: NewImage) -> Image:
         """Create the record; visibility is always sent (Glance's default is ``shared``)."""
@@ -280,62 +138,34 @@ class ServersFacade:
                 image=spec.name,
                 json=body,
                 # not idempotent: a retry after a lost answer would make a twin
+                retry=False,
                 connect_retries=0,
-                status_code_retries=0,
             )
         except ImageError as error:
             # Glance answers 409 for an id in use or once used by a deleted image.
             if spec.id is not None and "HTTP 409" in str(error):
                 raise IdUnavailable(region.full, spec.name, error.detail) from error
             raise
-        return _image(doc, region)
+        return image_of(doc, region)
 
-    def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
-        """Stream ``data`` (exactly ``size`` bytes) into the queued record; no retry."""
-        reader = IterableReader(data, expected_size=size)
-        try:
-            with self._translate(region, image_id, data=True) as tr:
-                glance = self._clients(region).glance
-                tr.secrets = self._targets[region.target].secrets
-                glance.images.upload(image_id, reader, image_size=int(size))
-        finally:
-            reader.close()
+    def region_offer(self, region: RegionRef) -> RegionOffer:
+        """Import methods, stores and quotas of the region (``GET /v2/info/...``)."""
+        return read_offer(lambda *a, **k: self._request(region, *a, **k))
 
-    def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
-        """The image's data in chunks, verified against its hash as it is read.
-
-        The request is made now (a missing image fails here); the returned
-        iterator raises :class:`ImageError` if the transfer breaks or the data
-        does not match the image's ``os_hash_value``/``checksum``.
-        """
-        with self._translate(region, image_id, data=True) as tr:
-            glance = self._clients(region).glance
-            tr.secrets = self._targets[region.target].secrets
-            body = glance.images.data(image_id)
-        if body is None:
-            raise ImageError(region.full, image_id, "image has no data")
-        return self._guarded_stream(region, image_id, body)
-
-    def _guarded_stream(
-        self, region: RegionRef, image_id: str, body: Iterable[bytes]
-    ) -> Iterator[bytes]:
-        chunks = iter(body)
-        tr = self._translate(region, image_id, data=True)
-        try:
-            while True:
-                with tr:
-                    try:
-                        chunk = next(chunks)
-                    except StopIteration:
-                        return
-                yield chunk
-        finally:
-            closer = getattr(body, "close", None) or getattr(chunks, "close", None)
-            if callable(closer):
-                try:
-                    closer()
-                except Exception:
-                    LOG.debug("closing the download of %s failed", image_id, exc_info=True)
+    def import_image(
+        self, region: RegionRef, image_id: str, method: str, stores: tuple[str, ...], timeout: float
+    ) -> Image:
+        """Import a staged record (``glance-direct``) or copy an active one into more stores
+        (``copy-image``); returns once done, raises ImportFailed with the region's reason."""
+        return run_import(
+            lambda *a, **k: self._request(region, *a, **k),
+            self.get_image,
+            region,
+            image_id,
+            {"name": method},
+            stores,
+            timeout,
+        )
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
         """Apply only what ``change`` names; other properties are left alone.
@@ -348,22 +178,8 @@ class ServersFacade:
         """
         if change.is_empty():
             return self.get_image(region, image_id)
-        current = self._request(region, "GET", f"/v2/images/{image_id}", image=image_id)
-        wanted: dict[str, Any] = dict(change.set_properties)
-        if change.name is not None:
-            wanted["name"] = change.name
-        if change.visibility is not None:
-            wanted["visibility"] = change.visibility
-        for key, value in (
-            ("protected", change.protected),
-            ("min_ram", change.min_ram),
-            ("min_disk", change.min_disk),
-            ("os_hidden", change.hidden),
-        ):
-            if value is not None:
-                wanted[key] = value
-        if change.tags is not None:
-            wanted["tags"] = list(change.tags)
+        current = self._document(region, "GET", f"/v2/images/{image_id}", image=image_id)
+        wanted = change.fields()
         patch = [
             {"op": "replace" if key in current else "add", "path": f"/{key}", "value": value}
             for key, value in wanted.items()
@@ -374,6 +190,11 @@ class ServersFacade:
             for key in change.remove_properties
             if key in current and key not in wanted
         ]
+        # Members go before the patch and come after it: Glance keeps members
+        # only on a shared image, and the patch may change its visibility.
+        members = f"/v2/images/{image_id}/members"
+        for project in change.remove_members:
+            self._request(region, "DELETE", f"{members}/{project}", image=image_id)
         doc = current
         if patch:
             doc = self._request(
@@ -384,13 +205,9 @@ class ServersFacade:
                 json=patch,
                 headers={"Content-Type": "application/openstack-images-v2.1-json-patch"},
             )
-        # Members after the patch: only a shared image can have them.
-        members = f"/v2/images/{image_id}/members"
         for project in change.add_members:
             self._request(region, "POST", members, image=image_id, json={"member": project})
-        for project in change.remove_members:
-            self._request(region, "DELETE", f"{members}/{project}", image=image_id)
-        return _image(doc, region)
+        return image_of(doc, region)
 
     def list_members(self, region: RegionRef, image_id: str) -> frozenset[str]:
         """The projects the image is shared with, whatever their acceptance status."""
@@ -398,11 +215,11 @@ class ServersFacade:
         entries = body.get("members") if isinstance(body, dict) else None
         if not isinstance(entries, list):
             raise ImageError(region.full, image_id, "members: unexpected answer")
-        return frozenset(
-            str(entry["member_id"])
-            for entry in entries
-            if isinstance(entry, dict) and isinstance(entry.get("member_id"), str)
-        )
+        found = [entry.get("member_id") if isinstance(entry, dict) else None for entry in entries]
+        # A member id goes into the URL that removes it: only plain project ids.
+        if not all(isinstance(m, str) and PROJECT_ID.fullmatch(m) for m in found):
+            raise ImageError(region.full, image_id, "members: an entry is not a project id")
+        return frozenset(str(m) for m in found)
 
     def delete_image(self, region: RegionRef, image_id: str) -> None:
         self._request(region, "DELETE", f"/v2/images/{image_id}", image=image_id)
@@ -420,7 +237,7 @@ class ServersFacade:
             methods = body["import-methods"]["value"]
         except (KeyError, TypeError):
             return []
-        return [str(m) for m in methods]
+        return [m for m in methods if isinstance(m, str)] if isinstance(methods, list) else []
 
     def import_from_region(
         self,
@@ -434,33 +251,21 @@ class ServersFacade:
 
         Both regions must share one Keystone: Glance fetches the source with
         the caller's token, found in that token's catalog. Waits until the
-        record is active, and raises ImageError if it fails or takes longer
-        than ``timeout`` seconds.
+        record is active, and raises ImportFailed (with the region's own
+        reason) if it fails or takes longer than ``timeout`` seconds.
         """
-        body = {
-            "method": {
-                "name": "glance-download",
-                "glance_region": source.name,
-                "glance_image_id": source_image_id,
-                "glance_service_interface": self._target(region.target).interface,
-            }
+        method = {
+            "name": "glance-download",
+            "glance_region": source.name,
+            "glance_image_id": source_image_id,
+            "glance_service_interface": self._target(region.target).interface,
         }
-        self._request(region, "POST", f"/v2/images/{image_id}/import", image=image_id, json=body)
-        deadline = time.monotonic() + timeout
-        while True:
-            image = self.get_image(region, image_id)
-            if image.status == "active":
-                return image
-            if image.status in ("killed", "deleted", "deactivated"):
-                raise ImageError(region.full, image_id, f"glance-download ended {image.status}")
-            if time.monotonic() > deadline:
-                raise ImageError(
-                    region.full, image_id, f"glance-download not done after {timeout:.0f} s"
-                )
-            time.sleep(IMPORT_POLL_SECONDS)
-
-    def close(self) -> None:
-        """Forget sessions and clients (their connections are closed with them)."""
-        with self._lock:
-            self._regions.clear()
-            self._targets.clear()
+        return run_import(
+            lambda *a, **k: self._request(region, *a, **k),
+            self.get_image,
+            region,
+            image_id,
+            method,
+            (),
+            timeout,
+        )

@@ -16,6 +16,7 @@ from typing import Protocol
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 
 
 class Facade(Protocol):
@@ -50,12 +51,38 @@ class Facade(Protocol):
         """
         ...
 
-    def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
-        """Stream ``data`` into the record ``image_id``."""
+    def upload(
+        self,
+        region: RegionRef,
+        image_id: str,
+        data: Iterable[bytes],
+        size: int,
+        store: str | None = None,
+    ) -> None:
+        """Stream ``data`` into the record ``image_id`` (into ``store``, when named)."""
         ...
 
-    def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
-        """Stream an image's data in chunks."""
+    def stage(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
+        """Stream ``data`` into the record's staging area (before a glance-direct import)."""
+        ...
+
+    def region_offer(self, region: RegionRef) -> RegionOffer:
+        """The region's import methods, stores and quotas (``GET /v2/info/*``)."""
+        ...
+
+    def import_image(
+        self, region: RegionRef, image_id: str, method: str, stores: tuple[str, ...], timeout: float
+    ) -> Image:
+        """Import a staged record (``glance-direct``) or add stores to an active image
+        (``copy-image``), into exactly ``stores`` (empty: the default); returns once done.
+
+        Raises :class:`glancesync.model.errors.ImportFailed` (an ImageError)
+        with the region's reason when the import fails or stalls past ``timeout``.
+        """
+        ...
+
+    def download(self, region: RegionRef, image_id: str, offset: int = 0) -> Iterator[bytes]:
+        """Stream an image's data in chunks, from byte ``offset`` on (HTTP Range)."""
         ...
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:

@@ -15,6 +15,7 @@ them; :class:`ChecksumList` is the value of a checksum-list key.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import uuid
@@ -25,6 +26,14 @@ from typing import Any
 
 from glancesync.config.condition import Condition, compile_condition
 from glancesync.config.ini import Entry, as_bool, as_int, as_list, as_positive, fail, quote
+from glancesync.config.storage import (
+    conversion,
+    disk_format,
+    region_formats,
+    region_stores,
+    stores,
+)
+from glancesync.model.provenance import PROJECT_ID
 
 #: The sections a key may go in: ``[main]``, or ``[DEFAULT]`` and the targets.
 MAIN = "main"
@@ -45,7 +54,6 @@ MAX_CHILDREN_LIMIT = 64
 #: What ``retire`` may say (:mod:`glancesync.engine.retire`).
 RETIRE_MODES = ("keep", "hide", "deactivate", "delete")
 _INTERFACES = ("public", "internal", "admin")
-_PROJECT = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _CHECKSUM = re.compile(r"[0-9a-f]{32}|[0-9a-f]{64}|[0-9a-f]{128}")
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
 
@@ -131,6 +139,17 @@ def interface(entry: Entry) -> str:
     return value
 
 
+def rate(entry: Entry) -> float:
+    """A bandwidth in MB/s: a finite number >= 0, where 0 means no cap."""
+    try:
+        value = float(entry.value.strip())
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise fail(entry, f"not a number of MB/s >= 0: {quote(entry.value)}")
+    return value
+
+
 def transfer(entry: Entry) -> str:
     """One of :data:`TRANSFER_MODES`."""
     value = entry.value.strip()
@@ -155,7 +174,7 @@ def project_map(entry: Entry) -> Mapping[str, str]:
     pairs: dict[str, str] = {}
     for item in as_list(entry):
         master, sep, mine = item.partition(":")
-        if not sep or not _PROJECT.fullmatch(master) or not _PROJECT.fullmatch(mine):
+        if not sep or not PROJECT_ID.fullmatch(master) or not PROJECT_ID.fullmatch(mine):
             raise fail(entry, f"not a MASTER:TARGET pair of project ids: {quote(item)}")
         if master in pairs:
             raise fail(entry, f"project {quote(master)} is mapped twice")
@@ -230,6 +249,11 @@ KEYS: tuple[Key, ...] = (
     Key("metrics_file", _M, "path", None, prom_path,
         "Where every run writes its figures in Prometheus text format, for the node "
         "exporter's textfile collector."),
+    Key("fan_out", _M, "whole number", 1, count(1, MAX_CHILDREN_LIMIT),
+        "How many regions a sync without ``--parallel`` works on at once, in threads of "
+        "one process, sharing each read of the master."),
+    Key("bwlimit", _M, "number", 0.0, rate,
+        "The most MB/s the run reads from the master, and sends to any one region."),
     # --- targets: the ways to authenticate, read by glancesync.config.credentials ---
     Key("credential", _T, "BASE64_PASSWORD", None, None,
         "The FIWARE form of a password credential.", AUTH, secret=True),
@@ -294,6 +318,8 @@ KEYS: tuple[Key, ...] = (
         "deployment on the master Glance host).", aliases=("images_path",)),
     Key("transfer", _T, "stream", "stream", transfer,
         "How image data reaches the master target's regions."),
+    Key("upload_bwlimit", _T, "number", None, rate,
+        "The most MB/s sent to any one region of this target."),
     Key("replace_protected", _T, "boolean", False, as_bool,
         "Whether ``replace`` may replace a region image that is protected."),
     # --- targets: an image's life ---
@@ -311,6 +337,21 @@ KEYS: tuple[Key, ...] = (
         "The most copies one region may retire in one run."),
     Key("retire_protected", _T, "boolean", False, as_bool,
         "Whether retirement may deactivate or delete a protected copy."),
+    # --- targets: how regions store their copies ---
+    Key("disk_format", _T, "disk format", None, disk_format,
+        "The disk format of the copies in this target's regions, converted from the master's "
+        "when it differs."),
+    Key("disk_format_regions", _T, "list of REGION:FORMAT", MappingProxyType({}),
+        region_formats,
+        "Regions whose copies take another disk format than ``disk_format`` says."),
+    Key("conversion", _T, "auto", "auto", conversion,
+        "Where a copy is converted: by the region on import when it can, else here "
+        "(``auto``), or always here (``local``)."),
+    Key("stores", _T, "list", (), stores,
+        "The Glance stores every copy is written into, and must be in to count as synced."),
+    Key("stores_regions", _T, "list of REGION:STORE+STORE", MappingProxyType({}),
+        region_stores,
+        "Regions whose copies go into other stores than ``stores`` says."),
 )
 # fmt: on
 

@@ -64,6 +64,8 @@ class TargetSettings:
     list_images_timeout: float = default("list_images_timeout")
     images_dir: str | None = default("images_dir")
     transfer: str = default("transfer")
+    #: MB/s sent to each region of the target (None: ``[main] bwlimit``; 0: no cap).
+    upload_bwlimit: float | None = default("upload_bwlimit")
     #: Whether ``replace`` may lift the protection of the image it replaces.
     replace_protected: bool = default("replace_protected")
     #: What becomes of a copy whose master is gone: keep, hide, deactivate, delete.
@@ -78,6 +80,27 @@ class TargetSettings:
     keep_ids: bool = default("keep_ids")
     #: Master project id -> this target's project id, for image members.
     member_projects: Mapping[str, str] = field(default_factory=lambda: default("member_projects"))
+    #: The disk format of the copies (None: the master's), and per-region exceptions.
+    disk_format: str | None = default("disk_format")
+    disk_format_regions: Mapping[str, str] = field(
+        default_factory=lambda: default("disk_format_regions")
+    )
+    #: ``auto``: a region's own conversion on import first; ``local``: always here.
+    conversion: str = default("conversion")
+    #: The stores the copies go into (empty: the region's default), and exceptions.
+    stores: tuple[str, ...] = default("stores")
+    stores_regions: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: default("stores_regions")
+    )
+
+    def format_in(self, region: str) -> str | None:
+        """The disk format copies take in *region*; None: the master's own."""
+        wanted = self.disk_format_regions.get(region, self.disk_format)
+        return None if wanted == "master" else wanted
+
+    def stores_in(self, region: str) -> tuple[str, ...]:
+        """The stores copies go into in *region*; empty: the region's default."""
+        return self.stores_regions.get(region, self.stores)
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,10 @@ class Settings:
     max_uploads_per_region: int = default("max_uploads_per_region")
     #: The Prometheus textfile every run rewrites (None: none).
     metrics_file: str | None = default("metrics_file")
+    #: Regions synced at once in threads of one process (no ``--parallel``).
+    fan_out: int = default("fan_out")
+    #: MB/s read from the master and sent to each region; 0: no cap.
+    bwlimit: float = default("bwlimit")
     #: The file the settings came from, for error messages; None when none.
     source: str | None = None
 

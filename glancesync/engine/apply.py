@@ -30,7 +30,10 @@ from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.errors import IdUnavailable, ImageError, RegionError, ServerError
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
+from glancesync.model.text import one_line
 from glancesync.transfer.copy import copy_image_data
+from glancesync.transfer.placed import RegionMemory, import_deadline, place
+from glancesync.transfer.ratelimit import RateLimiter
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
@@ -40,9 +43,6 @@ LOG = logging.getLogger(__name__)
 UPLOAD_ATTEMPTS = 3
 BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
-#: A glance-download import may take this long, plus 1 s per 20 MB.
-IMPORT_TIMEOUT_SECONDS = 120.0
-IMPORT_MIN_BYTES_PER_SECOND = 20e6
 
 
 @dataclass(frozen=True)
@@ -53,25 +53,39 @@ class Outcome:
     step: str
     ok: bool
     message: str = ""
-    #: How an upload's bytes travelled: ``stream`` (from the master's API),
-    #: ``spool`` (this run's verified copy), ``images_dir`` (a local file) or
-    #: ``glance-download`` (the region pulled them); empty for other steps.
+    #: How the step made the region's copy: an upload's bytes went
+    #: ``stream``, ``spool`` or ``images_dir`` (where glancesync read them,
+    #: sent as they are), ``glance-download`` (the region pulled them),
+    #: ``convert-region`` (staged, the region converted on import),
+    #: ``convert-local`` (converted here, the converted bytes sent) or
+    #: ``store`` (into named stores); ``copy-image`` for a ``copy_stores``
+    #: step (the region copies, nothing is sent); empty for other steps.
     method: str = ""
     #: Bytes this step sent to the region.
     bytes: int = 0
     #: Wall time of the step.
     seconds: float = 0.0
+    #: Where glancesync read the master's bytes (``stream``, ``spool`` or
+    #: ``images_dir``); empty when none passed through it.
+    read: str = ""
+
+
+#: The region pulled the master's bytes itself (:func:`_server_side_copy`).
+GLANCE_DOWNLOAD = "glance-download"
+#: The region copied an image it holds into more stores.
+COPY_IMAGE = "copy-image"
 
 
 @dataclass(frozen=True)
 class Transfer:
-    """What an upload step reports about its bytes."""
+    """What a step that makes a copy reports about it (see :class:`Outcome`)."""
 
     method: str
     bytes: int
+    read: str = ""
 
 
-#: One step of the plan; an upload says how its bytes went.
+#: One step of the plan; a step that makes a copy says how.
 Step = Callable[[], "Transfer | None"]
 
 
@@ -107,6 +121,8 @@ class _Run:
     outcomes: list[Outcome] = field(default_factory=list)
     uploaded: dict[str, str] = field(default_factory=dict)
     bytes_uploaded: int = 0
+    #: The region's ``bwlimit``, and what the run learns of its imports.
+    memory: RegionMemory = field(default_factory=RegionMemory)
     #: Uploads may run in threads (max_uploads_per_region).
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -118,13 +134,13 @@ class _Run:
         transfer: Transfer | None = None,
         seconds: float = 0.0,
     ) -> None:
-        method, sent = (transfer.method, transfer.bytes) if transfer else ("", 0)
+        made = transfer or Transfer("", 0)
         if error is None:
             LOG.info("[%s] %s %s: done", self.region.full, step, image)
-            outcome = Outcome(image, step, True, "", method, sent, seconds)
+            outcome = Outcome(image, step, True, "", made.method, made.bytes, seconds, made.read)
         else:
             LOG.error("[%s] %s %s failed: %s", self.region.full, step, image, error.detail)
-            outcome = Outcome(image, step, False, error.detail, method, sent, seconds)
+            outcome = Outcome(image, step, False, error.detail, "", 0, seconds)
         with self.lock:
             self.outcomes.append(outcome)
 
@@ -140,19 +156,23 @@ def apply_plan(
     source: MasterSource,
     transfer: str = "stream",
     max_uploads: int = 1,
+    limiter: RateLimiter | None = None,
 ) -> ApplyResult:
     """Metadata first, then uploads smallest first, then AMI fix-ups.
 
     ``transfer`` is the target's mode: ``stream`` through glancesync, or
     ``glance-download`` (the region pulls from the master, when it can).
-    ``max_uploads`` uploads run at once in the region (in threads).
+    ``max_uploads`` uploads run at once in the region (in threads), all
+    under ``limiter``, the region's ``bwlimit`` (None: no cap).
     """
     started = time.monotonic()
-    run = _Run(plan.region, transfer)
+    run = _Run(plan.region, transfer, memory=RegionMemory(limiter=limiter))
     region_error = None
     try:
         for entry in plan.metadata_steps():
             _guarded(run, entry, str(entry.action), partial(_update, facade, run, entry))
+        for entry in plan.store_steps():
+            _guarded(run, entry, entry.action_text, partial(_copy_stores, facade, run, entry))
         uploads = [
             (entry, partial(_upload, facade, source, run, entry)) for entry in plan.upload_steps()
         ]
@@ -212,6 +232,14 @@ def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
     facade.update_image(run.region, entry.region_image.id, entry.change)
 
 
+def _copy_stores(facade: Facade, run: _Run, entry: PlannedImage) -> Transfer:
+    """Add the stores a right-bytes copy lacks (copy-image: the region copies, nothing sent)."""
+    assert entry.region_image is not None
+    deadline = import_deadline(entry.region_image.size)
+    facade.import_image(run.region, entry.region_image.id, "copy-image", entry.stores, deadline)
+    return Transfer(COPY_IMAGE, 0)
+
+
 def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage) -> Transfer:
     """Create, fill and verify the new image; only then retire the old one.
 
@@ -229,19 +257,38 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     unprotected = replace(spec, protected=False)
     record: Image | None = None
     sent = 0
-    method = "glance-download"
-    if run.transfer == "glance-download":
+    method, read = GLANCE_DOWNLOAD, ""
+    if entry.conversion is not None or entry.stores:
+        placed = place(
+            facade,
+            source,
+            region,
+            entry,
+            unprotected,
+            partial(_create, facade, region),
+            lambda image: _discard(facade, run, image, entry.master.name),
+            run.memory,
+        )
+        record, sent, method = placed.image, placed.sent, placed.method
+        read = source.origin(entry.master)
+    elif run.transfer == "glance-download":
         record = _server_side_copy(facade, source, run, entry, unprotected)
     if record is None:
         for attempt in _retrying(region, entry.master.name):
             with attempt:
                 record = _create(facade, region, unprotected)
                 try:
-                    sent = copy_image_data(facade, source, entry.master, region, record.id)
-                    method = source.origins.get(entry.master.id, "stream")
-                except (ImageError, RegionError):
+                    sent = copy_image_data(
+                        facade, source, entry.master, region, record.id, run.memory.limiter
+                    )
+                    method = read = source.origin(entry.master)
+                except Exception as error:
+                    # whatever failed, the unfinished record must not stay
                     _discard(facade, run, record, entry.master.name)
-                    raise
+                    if isinstance(error, (ImageError, RegionError)):
+                        raise
+                    why = one_line(f"upload failed: {type(error).__name__}: {error}")
+                    raise ImageError(region.full, entry.master.name, why) from error
     assert record is not None
     if spec.protected or spec.members:
         after = MetadataChange(protected=True if spec.protected else None, add_members=spec.members)
@@ -253,7 +300,7 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
         if not entry.change.is_empty():
             facade.update_image(region, old.id, entry.change)
         facade.delete_image(region, old.id)
-    return Transfer(method, sent)
+    return Transfer(method, sent, read)
 
 
 def _server_side_copy(
@@ -272,7 +319,7 @@ def _server_side_copy(
         run.transfer = "stream"
         return None
     record = _create(facade, region, spec)
-    timeout = IMPORT_TIMEOUT_SECONDS + entry.master.size / IMPORT_MIN_BYTES_PER_SECOND
+    timeout = import_deadline(entry.master.size)
     try:
         image = facade.import_from_region(
             region, record.id, source.master_region, entry.master.id, timeout

@@ -40,10 +40,20 @@ from glancesync.engine.steps import (
     Status,
     settled,
 )
+from glancesync.engine.storage import (
+    Conversion,
+    Need,
+    Storage,
+    holds,
+    preflight,
+    storage_for,
+    upload_need,
+)
 from glancesync.model.changes import MetadataChange
 from glancesync.model.image import Image
 from glancesync.model.provenance import provenance_of
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 from glancesync.model.values import frozen
 
 #: Region images in these states are records a run created and never
@@ -51,6 +61,8 @@ from glancesync.model.values import frozen
 LEFTOVER_STATES = frozenset({"queued", "saving", "killed"})
 #: The member lists of a region without shared images.
 NO_MEMBERS = MemberLists()
+#: A region that stores copies as the master does.
+NO_STORAGE_RULES = Storage()
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
 #: A place in the entry list, filled once renames are known.
@@ -69,6 +81,7 @@ def plan_region(
     now: datetime | None = None,
     selection_failed: bool = False,
     adopt: bool = False,
+    offer: RegionOffer | None = None,
 ) -> RegionPlan:
     """Decide the status and action of every selected master image in ``region``.
 
@@ -80,7 +93,9 @@ def plan_region(
     moment retirement delays are measured from, ``selection_failed`` whether
     the target's selection failed on some image (then nothing is retired).
     With ``adopt`` the plan only stamps provenance (doc/manual.rst,
-    "An image's life").
+    "An image's life"). ``offer`` is what the region offers (import methods,
+    stores, quotas), read before a plan that writes: conversions are planned
+    from it, and a plan the region cannot take is ``blocked``.
 
     The cyclic garbage collector is paused meanwhile: a plan is tens of
     thousands of acyclic frozen values, and the collector's passes over the
@@ -101,6 +116,7 @@ def plan_region(
             now=now,
             selection_failed=selection_failed,
             adopt=adopt,
+            offer=offer,
         )
     finally:
         if paused:
@@ -119,8 +135,10 @@ def _plan_region(
     now: datetime | None = None,
     selection_failed: bool = False,
     adopt: bool = False,
+    offer: RegionOffer | None = None,
 ) -> RegionPlan:
     """:func:`plan_region`, the collector paused."""
+    storage = storage_for(target, region.name)
     mine = (
         list(region_images)
         if project_id is None
@@ -143,6 +161,8 @@ def _plan_region(
     entries: list[PlannedImage] = []
     slow: list[int] = []
     missing: list[int] = []
+    conversions = _conversions(view, storage, offer)
+    stores = storage.stores
     append, listed = entries.append, by_name.get
     for index, (image, facts) in enumerate(view.pairs):
         candidates = listed(image.name)
@@ -150,16 +170,22 @@ def _plan_region(
             missing.append(index)
             append(NOTHING_YET)
             continue
+        conversion = conversions[index] if conversions else None
         if len(candidates) == 1:
             copy = candidates[0]
-            if (project_id is None or copy.owner == project_id) and (
-                quick_in_sync(facts, copy)
-                or (copy.same_content(image) and in_sync(image, facts, copy))
+            if (
+                (project_id is None or copy.owner == project_id)
+                and _in_sync(image, facts, copy, conversion)
+                and not (stores and storage.missing_stores(copy))
             ):
-                append(settled(image, copy))
+                append(settled(image, copy, conversion))
                 continue
         slow.append(index)
-        append(_plan_content(image, candidates, target, project_id, members, view, facts))
+        append(
+            _plan_content(
+                image, candidates, target, project_id, members, view, facts, storage, conversion
+            )
+        )
     if missing:
         lacking = [selected[index] for index in missing]
         renamed = follow_renames(lacking, by_name, project_id, names=view.name_set)
@@ -167,7 +193,17 @@ def _plan_region(
             entries[index] = (
                 renamed[image.name].planned(members, target)
                 if image.name in renamed
-                else _plan_content(image, (), target, project_id, members, view, view.facts[index])
+                else _plan_content(
+                    image,
+                    (),
+                    target,
+                    project_id,
+                    members,
+                    view,
+                    view.facts[index],
+                    storage,
+                    conversions[index] if conversions else None,
+                )
             )
         slow = sorted(slow + missing)
     base = (
@@ -209,7 +245,47 @@ def _plan_region(
         warnings=catalog.warnings + retiring.warnings,
         retirements=retiring.steps,
         retire_blocked=retiring.blocked,
+        blocked=_preflight(region, storage, entries, offer),
     )
+
+
+def _conversions(
+    view: TargetView, storage: Storage, offer: RegionOffer | None
+) -> tuple[Conversion | None, ...]:
+    """Each selected image's conversion in this region; () when the region wants none."""
+    if storage.disk_format is None:
+        return ()
+    return tuple(storage.conversion(image, offer) for image in view.selected)
+
+
+def _in_sync(image: Image, facts: MasterFacts, copy: Image, conversion: Conversion | None) -> bool:
+    """Whether this own copy, the only one of its name, needs nothing (but maybe stores).
+
+    Without conversion the copy holds the master's bytes; with one it holds
+    them converted, by its provenance (:func:`~glancesync.engine.storage.holds`),
+    and its format differs from the master's by design, so formats are not
+    compared (no format warning is given then either).
+    """
+    if conversion is None:
+        return quick_in_sync(facts, copy) or (
+            copy.same_content(image) and in_sync(image, facts, copy)
+        )
+    return holds(copy, image, conversion) and in_sync(image, facts, copy, formats=False)
+
+
+def _preflight(
+    region: RegionRef, storage: Storage, entries: Sequence[PlannedImage], offer: RegionOffer | None
+) -> str | None:
+    """The region's verdict on the plan's uploads and store copies (None: not read, or fits)."""
+    if offer is None:
+        return None
+    needs = [upload_need(e.master, e.conversion, e.stores) for e in entries if e.action.uploads]
+    needs += [
+        Need(e.master.size * len(e.stores), 0, len(e.stores))
+        for e in entries
+        if e.action is Action.COPY_STORES
+    ]
+    return preflight(region.full, storage, needs, offer)
 
 
 def _distrust(catalog: MasterCatalog, target: TargetSettings, selection_failed: bool) -> str | None:
@@ -247,20 +323,27 @@ def _plan_content(
     members: MemberLists,
     view: TargetView,
     facts: MasterFacts,
+    storage: Storage = NO_STORAGE_RULES,
+    conversion: Conversion | None = None,
 ) -> PlannedImage:
-    """Status from the image's own content, before AMI references are looked at."""
+    """Status from the image's own content, before AMI references are looked at.
+
+    *conversion* is ``storage.conversion(master, offer)``, made by the caller.
+    """
     if not candidates and master.visibility != "shared":
-        return view.upload_entry(master)
+        return view.upload_entry(master, conversion, storage.stores)
     if not candidates:
         shared_with, notes = wanted_members(master, members, target)
         return PlannedImage(
             master,
             Status.PENDING_UPLOAD,
             Action.UPLOAD,
-            new_image=new_image_for(master, target, shared_with),
+            new_image=new_image_for(master, target, shared_with, conversion),
             warnings=notes,
+            conversion=conversion,
+            stores=storage.stores,
         )
-    matching = [c for c in candidates if c.same_content(master)]
+    matching = [c for c in candidates if holds(c, master, conversion)]
     # Prefer our own copy when several hold the right bytes.
     if len(matching) > 1:
         matching.sort(key=lambda c: c.owner != project_id)
@@ -278,10 +361,29 @@ def _plan_content(
         if not foreign:
             sharing = member_change(master, chosen, provenance_of(chosen), members, target)
             change = metadata_change(master, chosen, target, sharing, facts.wanted)
-            warnings += sharing.warnings + format_warnings(master, chosen)
+            warnings += sharing.warnings
+            if conversion is None:
+                warnings += format_warnings(master, chosen)
         status = Status.OK if change.is_empty() else Status.PENDING_METADATA
         action = Action.NONE if change.is_empty() else Action.UPDATE_METADATA
-        return PlannedImage(master, status, action, chosen, change, warnings=warnings)
+        missing = () if foreign else storage.missing_stores(chosen)
+        if missing and change.is_empty():
+            status, action = Status.PENDING_UPLOAD, Action.COPY_STORES
+        elif missing:
+            warnings += (
+                f"image {master.name!r}: not yet in store {', '.join(missing)}; "
+                "the next sync adds it",
+            )
+        return PlannedImage(
+            master,
+            status,
+            action,
+            chosen,
+            change,
+            warnings=warnings,
+            conversion=conversion,
+            stores=missing if action is Action.COPY_STORES else (),
+        )
     if foreign:
         warning = (
             f"image {master.name!r} in the region belongs to another project "
@@ -291,7 +393,11 @@ def _plan_content(
             master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
         )
     shared_with, more = wanted_members(master, members, target)
-    return _plan_conflict(master, chosen, target, warnings + more, shared_with)
+    entry = _plan_conflict(master, chosen, target, warnings + more, shared_with)
+    if entry.action.uploads and entry.new_image is not None:
+        spec = new_image_for(master, target, shared_with, conversion)
+        entry = replace(entry, new_image=spec, conversion=conversion, stores=storage.stores)
+    return entry
 
 
 def _prefer_own(candidates: Sequence[Image], project_id: str | None) -> Image:

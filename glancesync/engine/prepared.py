@@ -20,6 +20,7 @@ from glancesync.engine.life import kept_master_ids
 from glancesync.engine.records import copied_properties, new_image_for
 from glancesync.engine.selection import MasterCatalog
 from glancesync.engine.steps import Action, PlannedImage, Status
+from glancesync.engine.storage import Conversion
 from glancesync.model.image import AMI_KEYS, Image
 from glancesync.model.provenance import (
     MEMBERS,
@@ -87,20 +88,32 @@ class TargetView:
     pairs: tuple[tuple[Image, MasterFacts], ...]
     kept_ids: frozenset[str]
     obsolete_by_name: Mapping[str, Image]
-    #: Upload entries of unshared images by master id, made on first need.
-    uploads: dict[str, PlannedImage] = field(default_factory=dict, compare=False)
+    #: Upload entries of unshared images by master id, conversion and
+    #: stores, made on first need.
+    uploads: dict[tuple[str, Conversion | None, tuple[str, ...]], PlannedImage] = field(
+        default_factory=dict, compare=False
+    )
 
-    def upload_entry(self, master: Image) -> PlannedImage:
-        """The entry of an unshared master image the region lacks: the same in every region."""
-        entry = self.uploads.get(master.id)
+    def upload_entry(
+        self, master: Image, conversion: Conversion | None, stores: tuple[str, ...]
+    ) -> PlannedImage:
+        """The entry of an unshared master image a region lacks.
+
+        The same in every region that stores copies alike (regions may differ
+        in disk format and stores: engine/storage.py).
+        """
+        key = (master.id, conversion, stores)
+        entry = self.uploads.get(key)
         if entry is None:
             entry = PlannedImage(
                 master,
                 Status.PENDING_UPLOAD,
                 Action.UPLOAD,
-                new_image=new_image_for(master, self.target),
+                new_image=new_image_for(master, self.target, frozenset(), conversion),
+                conversion=conversion,
+                stores=stores,
             )
-            self.uploads[master.id] = entry
+            self.uploads[key] = entry
         return entry
 
 
@@ -143,14 +156,15 @@ def quick_in_sync(facts: MasterFacts, copy: Image) -> bool:
     )
 
 
-def in_sync(master: Image, facts: MasterFacts, copy: Image) -> bool:
+def in_sync(master: Image, facts: MasterFacts, copy: Image, formats: bool = True) -> bool:
     """Whether the full rules would find nothing to do on this own, same-content copy.
 
     True only when the metadata change would be empty, no member or format
     warning would be given and no AMI reference needs resolving; anything
     else returns False and the full rules decide. The provenance stamp is
     compared as it is written: equal values mean nothing to write, whether
-    the copy's provenance is valid or not.
+    the copy's provenance is valid or not. ``formats=False`` for a converted
+    copy: its disk format is not the master's, and no format warning is given.
     """
     if (
         facts.involved
@@ -160,10 +174,13 @@ def in_sync(master: Image, facts: MasterFacts, copy: Image) -> bool:
         or copy.protected != master.protected
     ):
         return False
-    if copy.disk_format != master.disk_format and copy.disk_format and master.disk_format:
+    if formats and (
+        copy.disk_format != master.disk_format and copy.disk_format and master.disk_format
+    ):
         return False
     if (
-        copy.container_format != master.container_format
+        formats
+        and copy.container_format != master.container_format
         and copy.container_format
         and master.container_format
     ):

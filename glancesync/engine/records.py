@@ -13,9 +13,17 @@ from typing import Any
 
 from glancesync.config.settings import TargetSettings
 from glancesync.engine.sharing import NO_MEMBER_CHANGE, MemberChange
+from glancesync.engine.storage import Conversion
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import AMI_KEYS, Image
-from glancesync.model.provenance import MEMBERS, PREFIX, members_value, provenance_of, stamp
+from glancesync.model.provenance import (
+    CONVERTED_FROM,
+    MEMBERS,
+    PREFIX,
+    members_value,
+    provenance_of,
+    stamp,
+)
 from glancesync.model.values import frozen
 
 #: The suffix of a region image set aside by the ``rename`` rule.
@@ -38,20 +46,26 @@ def copied_properties(master: Image, target: TargetSettings) -> dict[str, Any]:
 
 
 def new_image_for(
-    master: Image, target: TargetSettings, members: frozenset[str] = frozenset()
+    master: Image,
+    target: TargetSettings,
+    members: frozenset[str] = frozenset(),
+    conversion: Conversion | None = None,
 ) -> NewImage:
     """The record to create in a region for ``master``: system fields always travel.
 
     It carries its provenance, asks for the master's id with ``keep_ids``,
-    and names the projects it is shared with once verified.
+    and names the projects it is shared with once verified. A converted copy
+    is created in its own disk format and records the master's.
     """
     bookkeeping = stamp(master, master.region)
     if members:
         bookkeeping[MEMBERS] = members_value(members)
+    if conversion is not None:
+        bookkeeping[CONVERTED_FROM] = conversion.source
     return NewImage(
         name=master.name,
         visibility=master.visibility,
-        disk_format=master.disk_format,
+        disk_format=conversion.target if conversion is not None else master.disk_format,
         container_format=master.container_format,
         min_ram=master.min_ram,
         min_disk=master.min_disk,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from glancesync.engine.retire import Retirement, RetireMode
+from glancesync.engine.storage import Conversion
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
@@ -64,6 +65,8 @@ class Action(str, enum.Enum):
     RETIRE_HIDE = "retire_hide"
     RETIRE_DEACTIVATE = "retire_deactivate"
     RETIRE_DELETE = "retire_delete"
+    #: A copy with the right bytes lacks some of the wanted stores: copy-image adds them.
+    COPY_STORES = "copy_stores"
 
     @property
     def uploads(self) -> bool:
@@ -102,34 +105,39 @@ class PlannedImage:
     #: Unfinished records of an earlier run, deleted before the upload.
     leftovers: tuple[Image, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: The copy is (or, when uploaded, will be) converted from the master's format.
+    conversion: Conversion | None = None
+    #: The stores the upload lands in, or (``copy_stores``) the ones to add.
+    stores: tuple[str, ...] = ()
+
+    @property
+    def action_text(self) -> str:
+        """The action as reports show it: ``upload (convert qcow2→raw)``."""
+        if self.action.uploads and self.conversion is not None:
+            return f"{self.action.value} (convert {self.conversion})"
+        if self.action is Action.COPY_STORES:
+            return f"{self.action.value} ({', '.join(self.stores)})"
+        return str(self.action.value)
 
 
-#: The fields of an in-sync entry, but its two images (see :func:`settled`).
-_SETTLED: dict[str, Any] = {
-    "master": None,
-    "status": Status.OK,
-    "action": Action.NONE,
-    "region_image": None,
-    "change": NO_CHANGE,
-    "new_image": None,
-    "awaits": frozen({}),
-    "leftovers": (),
-    "warnings": (),
-}
+#: The fields of an in-sync entry, from the class itself so none is ever missed
+#: (see :func:`settled`); its two images and conversion are set per entry.
+_SETTLED: dict[str, Any] = dict(PlannedImage(cast(Image, None), Status.OK, Action.NONE).__dict__)
 
 
-def settled(master: Image, copy: Image) -> PlannedImage:
-    """``PlannedImage(master, Status.OK, Action.NONE, copy)``, made five times faster.
+def settled(master: Image, copy: Image, conversion: Conversion | None = None) -> PlannedImage:
+    """``PlannedImage(master, Status.OK, Action.NONE, copy, conversion=conversion)``, faster.
 
     Most entries of a plan are this one; a frozen dataclass's ``__init__``
-    sets each of its nine fields through ``object.__setattr__``, which
-    dominates the planning of a large region (bench/planning.py). The value
-    is the same: test/unit/test_plan_fast.py compares it.
+    sets each of its fields through ``object.__setattr__``, which dominates
+    the planning of a large region (bench/planning.py). The value is the
+    same: test/unit/test_plan_fast.py compares it.
     """
     entry = object.__new__(PlannedImage)
     fields = _SETTLED.copy()
     fields["master"] = master
     fields["region_image"] = copy
+    fields["conversion"] = conversion
     object.__setattr__(entry, "__dict__", fields)
     return entry
 
@@ -148,6 +156,8 @@ class RegionPlan:
     retirements: tuple[Retirement, ...] = ()
     #: Names of the copies a run over ``max_retire`` would have retired.
     retire_blocked: tuple[str, ...] = ()
+    #: Why the region cannot take this plan (preflight); nothing is written then.
+    blocked: str | None = None
 
     @property
     def synchronised(self) -> bool:
@@ -157,6 +167,7 @@ class RegionPlan:
             and all(entry.action is Action.NONE for entry in self.obsolete)
             and not self.retirements
             and not self.retire_blocked
+            and self.blocked is None
         )
 
     @property
@@ -167,6 +178,10 @@ class RegionPlan:
         """Metadata work, done before any upload (it is cheap and safe)."""
         updates = [e for e in self.entries if e.action in _METADATA_ACTIONS]
         return [e for e in self.obsolete if e.action is not Action.NONE] + updates
+
+    def store_steps(self) -> list[PlannedImage]:
+        """Copies of region images into the stores they lack (region-side, no upload)."""
+        return [e for e in self.entries if e.action is Action.COPY_STORES]
 
     def upload_steps(self) -> list[PlannedImage]:
         """Uploads, smallest first, so a full region is found early."""

@@ -58,6 +58,23 @@ class MetadataChange:
     add_members: tuple[str, ...] = ()
     remove_members: tuple[str, ...] = ()
 
+    def fields(self) -> dict[str, Any]:
+        """Glance's fields and properties this change sets, as Glance names them."""
+        wanted: dict[str, Any] = dict(self.set_properties)
+        for key, value in (
+            ("name", self.name),
+            ("visibility", self.visibility),
+            ("protected", self.protected),
+            ("min_ram", self.min_ram),
+            ("min_disk", self.min_disk),
+            ("os_hidden", self.hidden),
+        ):
+            if value is not None:
+                wanted[key] = value
+        if self.tags is not None:
+            wanted["tags"] = list(self.tags)
+        return wanted
+
     def is_empty(self) -> bool:
         """Whether applying this change would send nothing."""
         return (

@@ -115,5 +115,9 @@ class ImageError(ServerError):
         )
 
 
+class ImportFailed(ImageError):
+    """An import the region ended in failure, or that did not finish in time."""
+
+
 class IdUnavailable(ImageError):
     """A region refused the id asked for a new image (taken, or used before)."""

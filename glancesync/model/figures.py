@@ -22,11 +22,13 @@ class StepFigures:
     #: ``ok`` or ``failed`` for a step carried out; ``planned`` for one a
     #: report-only run would do; ``none`` when nothing needs doing.
     result: str
-    #: How an upload's bytes travelled (see :class:`glancesync.engine.apply.Outcome`).
+    #: How the step made the copy (see :class:`glancesync.engine.apply.Outcome`).
     method: str = ""
     bytes: int = 0
     seconds: float = 0.0
     error: str = ""
+    #: Where glancesync read the master's bytes: ``stream``, ``spool``, ``images_dir``.
+    read: str = ""
 
     @property
     def mb_per_second(self) -> float:

@@ -7,6 +7,7 @@ so that planning never has to know which keys Glance owns.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,48 +106,101 @@ class Image:
         return frozenset(c for c in (self.checksum, self.os_hash_value) if c)
 
 
+#: Hash algorithms an ``os_hash_algo`` may name: fixed-length ones every
+#: Python has. Any other (``bogus``, ``shake_128``) is not used; the md5
+#: ``checksum`` must then verify the data alone.
+USABLE_HASHES = frozenset(
+    name for name in hashlib.algorithms_guaranteed if not name.startswith("shake_")
+)
+
+
+def usable_hash(algo: str | None) -> str | None:
+    """``algo`` if glancesync can compute it, else None."""
+    return algo if algo in USABLE_HASHES else None
+
+
 class MalformedImage(ValueError):
     """A Glance answer that does not describe an image we can work with."""
+
+
+#: Largest size or RAM/disk figure accepted (Glance stores them as 64-bit).
+MAX_NUMBER = 2**63 - 1
+#: Characters an image id may not hold: it becomes a URL path segment.
+_ID_FORBIDDEN = frozenset("/\\?#%")
+_MAX_ID = 255
+
+
+def _id(data: Mapping[str, Any]) -> str:
+    """The document's id, if it can safely be one segment of a URL path."""
+    value = data.get("id") if isinstance(data, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise MalformedImage(f"an image without an id: {str(data)[:80]!r}")
+    if (
+        len(value) > _MAX_ID
+        or value in (".", "..")
+        or not value.isprintable()
+        or any(c in _ID_FORBIDDEN or c.isspace() for c in value)
+    ):
+        raise MalformedImage(f"an image id that is not a plain name: {value[:80]!r}")
+    return value
 
 
 def _number(data: Mapping[str, Any], key: str) -> int:
     value = data.get(key)
     if value is None or value == "":
         return 0
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise MalformedImage(f"image {data.get('id')}: {key} is not a number: {value!r}") from None
+    if isinstance(value, str) and value.isdigit() and len(value) < 20:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_NUMBER:
+        raise MalformedImage(f"image {data.get('id')}: {key} is not a number: {str(value)[:40]!r}")
+    return value
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type, default: Any = None) -> Any:
+    """``data[key]`` if it is of ``kind`` (None and absent give ``default``)."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind):
+        raise MalformedImage(f"image {data.get('id')}: {key} is a {type(value).__name__}")
+    return value
+
+
+def _tags(data: Mapping[str, Any]) -> tuple[str, ...]:
+    tags = _typed(data, "tags", list, [])
+    if not all(isinstance(tag, str) for tag in tags):
+        raise MalformedImage(f"image {data.get('id')}: a tag is not a string")
+    return tuple(tags)
 
 
 def image_from_glance(data: Mapping[str, Any], region: str = "") -> Image:
     """Build an :class:`Image` from a Glance v2 image document.
 
-    Raises :class:`MalformedImage` when the document has no id or carries
-    values of the wrong kind. A missing name becomes ``""``, which matches
-    no master image.
+    Raises :class:`MalformedImage` when the document has no id, an id that
+    could not be a URL path segment, or values of the wrong kind (a server's
+    answer is not trusted: doc/reliability.rst, "Hostile servers"). A
+    missing name becomes ``""``, which matches no master image.
     """
-    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str) or not data["id"]:
-        raise MalformedImage(f"an image without an id: {str(data)[:80]!r}")
+    image_id = _id(data)
     properties = {k: v for k, v in data.items() if is_managed_property(k)}
     return Image(
-        id=str(data["id"]),
-        name=str(data.get("name") or ""),
-        owner=data.get("owner"),
+        id=image_id,
+        name=_typed(data, "name", str, ""),
+        owner=_typed(data, "owner", str),
         size=_number(data, "size"),
-        checksum=data.get("checksum"),
-        os_hash_algo=data.get("os_hash_algo"),
-        os_hash_value=data.get("os_hash_value"),
-        status=data.get("status") or "",
-        visibility=data.get("visibility") or "private",
-        disk_format=data.get("disk_format"),
-        container_format=data.get("container_format"),
+        checksum=_typed(data, "checksum", str),
+        os_hash_algo=_typed(data, "os_hash_algo", str),
+        os_hash_value=_typed(data, "os_hash_value", str),
+        status=_typed(data, "status", str, ""),
+        visibility=_typed(data, "visibility", str, "") or "private",
+        disk_format=_typed(data, "disk_format", str),
+        container_format=_typed(data, "container_format", str),
         min_ram=_number(data, "min_ram"),
         min_disk=_number(data, "min_disk"),
-        protected=bool(data.get("protected")),
-        hidden=bool(data.get("os_hidden")),
-        tags=tuple(data.get("tags") or ()),
-        created_at=str(data.get("created_at") or ""),
+        protected=_typed(data, "protected", bool, False),
+        hidden=_typed(data, "os_hidden", bool, False),
+        tags=_tags(data),
+        created_at=_typed(data, "created_at", str, ""),
         region=region,
         properties=frozen(properties),
         raw=frozen(data),

@@ -32,13 +32,23 @@ SOURCE_HASH = PREFIX + "source_hash"
 RETIRED_AT = PREFIX + "retired_at"
 #: The member projects glancesync added to the copy, comma-separated.
 MEMBERS = PREFIX + "members"
+#: On a converted copy: the master's disk format it was converted from. Its own
+#: checksum is then not the master's; SOURCE_HASH says which bytes it was made from.
+CONVERTED_FROM = PREFIX + "converted_from"
 
 #: Where :func:`provenance_of` keeps its answer on an image.
 _MEMO = "_provenance"
-#: Glance keeps property values up to 255 characters.
+#: The longest id, region name or hash glancesync writes (Glance's own names
+#: stop at 255 characters). A longer value is not ours.
 _MAX_VALUE = 255
+#: The longest member record read. Glance stores a property value as TEXT
+#: (65,535 bytes in MySQL; SQLite and PostgreSQL have no limit), and keeps at
+#: most ``image_member_quota`` members per image (128 by default): 128 project
+#: ids of Keystone's 64 characters at most make 8,320 (doc/manual.rst, "Sharing").
+MAX_MEMBERS_VALUE = 65_535
 _HASH = re.compile(r"[a-z0-9_]{1,32}:[0-9a-f]{1,255}")
-_PROJECT = re.compile(r"[0-9A-Za-z_-]{1,64}")
+#: What a Keystone project id looks like (hex for SQL-backed Keystones).
+PROJECT_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,12 @@ def _parse(image: Image) -> Provenance | None:
     )
 
 
+def converted_from(image: Image) -> str | None:
+    """The master's disk format a converted copy was made from, or None."""
+    value = image.raw.get(CONVERTED_FROM)
+    return value if isinstance(value, str) and 0 < len(value) <= 16 else None
+
+
 def made_from(copy: Provenance, master: Image) -> bool:
     """Whether the copy was made from the master's current bytes."""
     return copy.source_hash == master_hash(master) != ""
@@ -128,6 +144,6 @@ def _moment(value: object) -> datetime | None:
 
 
 def _projects(value: object) -> frozenset[str]:
-    if not isinstance(value, str) or len(value) > _MAX_VALUE * 16:
+    if not isinstance(value, str) or len(value) > MAX_MEMBERS_VALUE:
         return frozenset()
-    return frozenset(p for p in value.split(",") if _PROJECT.fullmatch(p))
+    return frozenset(p for p in value.split(",") if PROJECT_ID.fullmatch(p))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,7 +24,6 @@ from glancesync.runner.lock import LockBusy, run_lock
 
 LOG = logging.getLogger(__name__)
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 #: Characters of the region name kept readable in the file name.
 READABLE_CHARS = 40
 
@@ -33,11 +31,12 @@ READABLE_CHARS = 40
 def region_lock_path(base: str | os.PathLike[str], region: RegionRef) -> Path:
     """The lock file of one region, beside ``base``.
 
-    Region names come from the servers' catalogs: only letters, digits,
-    ``_`` and ``-`` of the name are kept, for the operator to read, and a
-    hash of the full name keeps two names that look alike apart.
+    Region names come from the servers' catalogs: the name is written as
+    :attr:`RegionRef.file_stem` writes it (safe, and readable for the
+    operator), and a hash of the full name keeps two names that look alike
+    apart.
     """
-    readable = _UNSAFE.sub("_", region.file_stem)[:READABLE_CHARS] or "region"
+    readable = region.file_stem[:READABLE_CHARS]
     digest = hashlib.sha256(region.full.encode()).hexdigest()[:12]
     base_path = Path(base)
     return base_path.with_name(f"{base_path.name}.{readable}-{digest}")

@@ -13,9 +13,10 @@ import os
 import queue as queue_module
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from glancesync.model.figures import RegionFigures
 from glancesync.model.region import RegionRef
@@ -23,6 +24,8 @@ from glancesync.model.text import PrintableFormatter
 from glancesync.transfer.progress import disable_bars
 
 LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,21 @@ RegionWork = Callable[[RegionRef], RegionReport]
 def run_sequential(regions: Sequence[RegionRef], work: RegionWork) -> list[RegionReport]:
     """One region after the other; a failing region never stops the next."""
     return [work(region) for region in regions]
+
+
+def run_threads(
+    regions: Sequence[RegionRef], work: Callable[[RegionRef], T], at_once: int
+) -> list[T]:
+    """Up to ``at_once`` regions at a time in threads of this process (``[main] fan_out``).
+
+    The regions' uploads of one image then share one read of the master
+    through the spool (:mod:`glancesync.transfer.fanout`). No progress bar
+    is drawn: several on one line would overwrite each other. Reports come
+    back in region order, as from :func:`run_sequential`.
+    """
+    disable_bars()
+    with ThreadPoolExecutor(max(1, at_once), thread_name_prefix="region") as pool:
+        return list(pool.map(work, regions))
 
 
 def new_run_dir(log_dir: str | os.PathLike[str]) -> Path:
@@ -80,23 +98,45 @@ def _child(
     would overwrite each other's line; the parent says which region
     started and finished.
     """
-    after_fork()
-    disable_bars()
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    # Created 0600 before logging opens it: a log may name images and hosts.
-    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-    handler = logging.FileHandler(log_path, encoding="utf-8")
-    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root.addHandler(handler)
     try:
+        after_fork()
+        disable_bars()
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        # Created 0600 before logging opens it: a log may name images and hosts.
+        os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        handler = logging.FileHandler(log_path, encoding="utf-8")
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root.addHandler(handler)
         report = work(region)
     except BaseException as error:  # the parent must always get an answer
         report = RegionReport(region.full, True, error=f"{type(error).__name__}: {error}")
     if report.text:
         LOG.info("%s", report.text.rstrip("\n"))
     queue.put(report)
+
+
+def _log_paths(regions: Sequence[RegionRef], run_dir: Path) -> dict[str, Path]:
+    """One log file per region in ``run_dir``, named after it, never twice the same.
+
+    Region names come from the catalog: :attr:`RegionRef.file_stem` makes
+    them safe, two regions that still meet get ``-2``, ``-3``..., and each
+    path is checked to resolve inside ``run_dir``.
+    """
+    paths: dict[str, Path] = {}
+    taken: set[str] = set()
+    for region in regions:
+        stem, number = region.file_stem, 1
+        while f"{stem}.log" in taken:
+            number += 1
+            stem = f"{region.file_stem}-{number}"
+        taken.add(f"{stem}.log")
+        path = run_dir / f"{stem}.log"
+        if path.resolve().parent != run_dir.resolve():
+            raise OSError(f"log file of region {region.full!r} would leave {run_dir}")
+        paths[region.full] = path
+    return paths
 
 
 def run_parallel(
@@ -118,10 +158,11 @@ def run_parallel(
     pending = list(regions)
     running: dict[str, Any] = {}
     reports: dict[str, RegionReport] = {}
+    log_paths = _log_paths(regions, run_dir)
     while pending or running:
         while pending and len(running) < max(1, max_children):
             region = pending.pop(0)
-            log_path = run_dir / f"{region.file_stem}.log"
+            log_path = log_paths[region.full]
             process = context.Process(
                 target=_child, args=(work, region, log_path, queue, after_fork)
             )

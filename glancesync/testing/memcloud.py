@@ -16,11 +16,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glancesync.model.changes import MetadataChange, NewImage
-from glancesync.model.errors import IdUnavailable, ImageError, RegionError
+from glancesync.model.errors import IdUnavailable, ImageError, ImportFailed, RegionError
 from glancesync.model.image import Image, image_from_glance
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 
 PROJECTS = {"master": "p-master", "other": "p-other"}
+#: The store an image lands in when none is named.
+DEFAULT_STORE = "default"
+
+
+def converted(data: bytes) -> bytes:
+    """The in-memory cloud's "raw form" of an image: other bytes, made from these."""
+    return b"RAW:" + data
+
+
 _clock = itertools.count(1)
 
 
@@ -48,12 +58,25 @@ class MemoryCloud:
     downloads: list[tuple[str, str]] = field(default_factory=list)
     #: Region -> how many more uploads fail with a transient 503.
     flaky_uploads: dict[str, int] = field(default_factory=dict)
+    #: Region -> the next download from it breaks after this many bytes.
+    cut_downloads: dict[str, int] = field(default_factory=dict)
+    #: Region -> uploads to it break after reading this many bytes (not transient).
+    broken_uploads: dict[str, int] = field(default_factory=dict)
     #: Region -> how many more deletes fail with a transient 500.
     flaky_deletes: dict[str, int] = field(default_factory=dict)
     #: (region, image id) -> member projects.
     members: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     #: Ids ever used in a region: Glance never gives a deleted image's id again.
     used_ids: dict[str, set[str]] = field(default_factory=dict)
+    #: Region -> what it offers (import methods, stores, usage); default: every
+    #: import method, no multi-store API, no usage.
+    offers: dict[str, RegionOffer] = field(default_factory=dict)
+    #: Regions whose imports convert to raw (Glance's image_conversion plugin).
+    converting: set[str] = field(default_factory=set)
+    #: Regions whose imports fail (the image is left with os_glance_failed_import).
+    failing_imports: set[str] = field(default_factory=set)
+    #: (region, image id) -> bytes staged for a glance-direct import.
+    staged: dict[tuple[str, str], bytes] = field(default_factory=dict)
 
     # -- test helpers ----------------------------------------------------
 
@@ -132,8 +155,23 @@ class MemoryCloud:
         self.writes.append((region.full, "create", spec.name))
         return image_from_glance(dict(doc), region.full)
 
-    def upload(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
+    def upload(
+        self,
+        region: RegionRef,
+        image_id: str,
+        data: Iterable[bytes],
+        size: int,
+        store: str | None = None,
+    ) -> None:
         stored = self._get(region, image_id)
+        self._check_stores(region, (store,) if store else ())
+        if region.full in self.broken_uploads:
+            taken = 0
+            for chunk in data:
+                taken += len(chunk)
+                if taken >= self.broken_uploads[region.full]:
+                    break
+            raise ImageError(region.full, image_id, "connection reset during the upload")
         payload = b"".join(data)
         if self.flaky_uploads.get(region.full, 0) > 0:
             self.flaky_uploads[region.full] -= 1
@@ -141,39 +179,85 @@ class MemoryCloud:
         if region.full in self.corrupt_uploads:
             payload = bytes([payload[0] ^ 1]) + payload[1:] if payload else b"!"
         self._store_data(stored.doc, payload)
+        stored.doc["stores"] = store or self._default_store(region)
         stored.data = payload
         self.writes.append((region.full, "upload", stored.doc["name"]))
 
-    def download(self, region: RegionRef, image_id: str) -> Iterator[bytes]:
+    def stage(self, region: RegionRef, image_id: str, data: Iterable[bytes], size: int) -> None:
+        stored = self._get(region, image_id)
+        self.staged[(region.full, image_id)] = b"".join(data)
+        stored.doc["status"] = "uploading"
+        self.writes.append((region.full, "stage", stored.doc["name"]))
+
+    def region_offer(self, region: RegionRef) -> RegionOffer:
+        self._check(region)
+        return self.offers.get(region.full, RegionOffer(tuple(self.image_import_methods(region))))
+
+    def import_image(
+        self, region: RegionRef, image_id: str, method: str, stores: tuple[str, ...], timeout: float
+    ) -> Image:
+        stored = self._get(region, image_id)
+        self._check_stores(region, stores)
+        if method not in self.region_offer(region).import_methods:
+            raise ImageError(region.full, image_id, f"HTTP 400: import method {method} not offered")
+        self.writes.append((region.full, "import", stored.doc["name"]))
+        if region.full in self.failing_imports:
+            stored.doc["os_glance_failed_import"] = ",".join(stores) or self._default_store(region)
+            raise ImportFailed(region.full, image_id, f"{method} import failed: no space left")
+        if method == "copy-image":
+            held = [s for s in str(stored.doc.get("stores") or "").split(",") if s]
+            stored.doc["stores"] = ",".join(dict.fromkeys([*held, *stores]))
+            return self.get_image(region, image_id)
+        data = self.staged.pop((region.full, image_id), None)
+        if data is None:
+            raise ImageError(region.full, image_id, "HTTP 409: nothing staged")
+        if region.full in self.converting and stored.doc.get("disk_format") != "raw":
+            data, stored.doc["disk_format"] = converted(data), "raw"
+        self._store_data(stored.doc, data)
+        stored.doc["stores"] = ",".join(stores) or self._default_store(region)
+        stored.data = data
+        return self.get_image(region, image_id)
+
+    def download(self, region: RegionRef, image_id: str, offset: int = 0) -> Iterator[bytes]:
         stored = self._get(region, image_id)
         self.downloads.append((region.full, stored.doc["name"]))
         data = stored.data
-        return iter([data[i : i + 4] for i in range(0, len(data), 4)])
+        pieces = [data[i : i + 4] for i in range(offset, len(data), 4)]
+        cut = self.cut_downloads.get(region.full, 0)
+        if cut > 0:
+            self.cut_downloads[region.full] = 0
+            return self._cut(region, image_id, pieces, cut)
+        return iter(pieces)
+
+    @staticmethod
+    def _cut(region: RegionRef, image_id: str, pieces: list[bytes], after: int) -> Iterator[bytes]:
+        """A download that breaks after ``after`` bytes, as a dropped connection does."""
+        sent = 0
+        for piece in pieces:
+            if sent >= after:
+                raise ImageError(region.full, image_id, "data transfer failed", transient=True)
+            sent += len(piece)
+            yield piece
 
     def update_image(self, region: RegionRef, image_id: str, change: MetadataChange) -> Image:
         doc = self._get(region, image_id).doc
-        if change.name is not None:
-            doc["name"] = change.name
-        if change.visibility is not None:
-            doc["visibility"] = change.visibility
-        for key, value in (
-            ("protected", change.protected),
-            ("min_ram", change.min_ram),
-            ("min_disk", change.min_disk),
-            ("os_hidden", change.hidden),
-        ):
-            if value is not None:
-                doc[key] = value
-        if change.tags is not None:
-            doc["tags"] = list(change.tags)
-        if change.add_members and doc["visibility"] != "shared":
-            raise ImageError(region.full, image_id, "HTTP 403: only shared images have members")
+        # As the real facade: members go first, while the image is still shared.
         members = self.members.setdefault((region.full, image_id), set())
-        members.update(change.add_members)
-        members.difference_update(change.remove_members)
-        doc.update(change.set_properties)
+        if change.remove_members:
+            self._shared(region, doc)
+        for project in change.remove_members:
+            if project not in members:
+                raise ImageError(region.full, image_id, f"HTTP 404: {project} is no member")
+            members.discard(project)
+        doc.update(change.fields())
         for key in change.remove_properties:
             doc.pop(key, None)
+        if change.add_members:
+            self._shared(region, doc)
+        for project in change.add_members:
+            if project in members:
+                raise ImageError(region.full, image_id, f"HTTP 409: {project} is a member")
+            members.add(project)
         self.writes.append((region.full, "update", doc["name"]))
         return image_from_glance(dict(doc), region.full)
 
@@ -188,11 +272,13 @@ class MemoryCloud:
         self.writes.append((region.full, "delete", stored.doc["name"]))
 
     def list_members(self, region: RegionRef, image_id: str) -> frozenset[str]:
-        self._get(region, image_id)
+        self._shared(region, self._get(region, image_id).doc)
         return frozenset(self.members.get((region.full, image_id), ()))
 
     def deactivate_image(self, region: RegionRef, image_id: str) -> None:
         stored = self._get(region, image_id)
+        if stored.doc["status"] == "deactivated":
+            return  # Glance answers 204 again
         if stored.doc["status"] != "active":
             raise ImageError(region.full, image_id, "HTTP 403: not active")
         stored.doc["status"] = "deactivated"
@@ -223,6 +309,16 @@ class MemoryCloud:
         return self.get_image(region, image_id)
 
     # -- internals -------------------------------------------------------
+
+    def _default_store(self, region: RegionRef) -> str:
+        known = self.region_offer(region).stores
+        return known[0] if known else DEFAULT_STORE
+
+    def _check_stores(self, region: RegionRef, stores: Iterable[str]) -> None:
+        known = self.region_offer(region).stores
+        unknown = [s for s in stores if known is None or s not in known]
+        if unknown:
+            raise ImageError(region.full, "?", f"HTTP 400: unknown store {unknown[0]}")
 
     def _new_doc(self, region: RegionRef, name: str, visibility: str, owner: str) -> dict[str, Any]:
         return {
@@ -269,6 +365,12 @@ class MemoryCloud:
         if region.name not in self.regions_by_target.get(region.target, ()):
             # as the real facade: the catalog has no image endpoint there
             raise RegionError(region.full, "no image endpoint in the catalog")
+
+    @staticmethod
+    def _shared(region: RegionRef, doc: dict[str, Any]) -> None:
+        """Glance lists, adds and removes members of shared images only."""
+        if doc["visibility"] != "shared":
+            raise ImageError(region.full, doc["id"], "HTTP 403: only shared images have members")
 
     def _get(self, region: RegionRef, image_id: str) -> _Stored:
         self._check(region)

@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator
 
 from glancesync.cloud.protocol import Facade
 from glancesync.model.errors import ImageError
-from glancesync.model.image import Image
+from glancesync.model.image import Image, usable_hash
 from glancesync.model.region import RegionRef
 from glancesync.transfer.progress import tracked
+from glancesync.transfer.ratelimit import RateLimiter, paced
 from glancesync.transfer.source import MasterSource
 
 
@@ -24,7 +25,8 @@ class HashingStream:
     def __init__(self, chunks: Iterable[bytes], os_hash_algo: str | None) -> None:
         self._chunks = iter(chunks)
         self.md5 = hashlib.md5(usedforsecurity=False)
-        self.os_hash = hashlib.new(os_hash_algo) if os_hash_algo else None
+        algo = usable_hash(os_hash_algo)
+        self.os_hash = hashlib.new(algo) if algo else None
         self.size = 0
 
     def __iter__(self) -> Iterator[bytes]:
@@ -46,29 +48,52 @@ class HashingStream:
 
 
 def copy_image_data(
-    facade: Facade, source: MasterSource, master: Image, region: RegionRef, record_id: str
+    facade: Facade,
+    source: MasterSource,
+    master: Image,
+    region: RegionRef,
+    record_id: str,
+    limiter: RateLimiter | None = None,
+    *,
+    store: str | None = None,
+    stage: bool = False,
 ) -> int:
     """Stream ``master``'s data into the region's record ``record_id``; return bytes sent.
 
-    Raises :class:`ImageError` when the bytes sent or the image the region
-    ends up with do not match the master.
+    ``limiter`` caps what is sent to this region (``bwlimit``). With
+    ``store`` the data goes into that store; with ``stage`` into the
+    record's staging area, for an import that follows (the caller checks
+    the imported image). Raises :class:`ImageError` when the bytes sent or
+    the image the region ends up with do not match the master, or when the
+    master gives no hash glancesync can check (an image is never left active
+    unverified).
     """
-    stream = HashingStream(source.chunks(master), master.os_hash_algo)
-    try:
-        _send_and_verify(facade, stream, master, region, record_id)
-    except BaseException:
-        source.discard(master)
-        raise
-    source.verified(master)
+    if not master.checksum and not (usable_hash(master.os_hash_algo) and master.os_hash_value):
+        why = f"the master gives no usable checksum (os_hash_algo {master.os_hash_algo!r})"
+        raise ImageError(region.full, master.name, f"cannot verify a copy: {why}")
+    stream = HashingStream(paced(source.chunks(master), limiter), master.os_hash_algo)
+    _send_and_verify(facade, stream, master, region, record_id, store, stage)
     return stream.size
 
 
 def _send_and_verify(
-    facade: Facade, stream: HashingStream, master: Image, region: RegionRef, record_id: str
+    facade: Facade,
+    stream: HashingStream,
+    master: Image,
+    region: RegionRef,
+    record_id: str,
+    store: str | None = None,
+    stage: bool = False,
 ) -> None:
     try:
         label = f"[{region.full}] {master.name}"
-        facade.upload(region, record_id, tracked(stream, master.size, label), master.size)
+        data = tracked(stream, master.size, label)
+        if stage:
+            facade.stage(region, record_id, data, master.size)
+        elif store is not None:
+            facade.upload(region, record_id, data, master.size, store)
+        else:
+            facade.upload(region, record_id, data, master.size)
     finally:
         stream.close()
 
@@ -81,6 +106,8 @@ def _send_and_verify(
         raise fail("md5 of the data read from the master differs from its checksum")
     if stream.os_hash is not None and stream.os_hash.hexdigest() != master.os_hash_value:
         raise fail(f"{master.os_hash_algo} of the data read differs from the master's")
+    if stage:
+        return
     uploaded = facade.get_image(region, record_id)
     if uploaded.status != "active":
         raise fail(f"the region left the image in status {uploaded.status!r}")

@@ -4,16 +4,23 @@ In order of preference:
 
 1. ``images_dir`` (the old deployment on the master Glance host): the
    master's own file, used only once its md5 matches the master's checksum;
-2. the run's spool: a copy of an image that an earlier upload of this run
-   streamed and verified, so the master is read once per run, not once per
-   region;
-3. the master's Glance API, streamed; when the spool is on and has room,
-   the bytes are also written to it on the way (a tee).
+2. the run's spool: the master's bytes read once, by whichever upload of
+   this run (thread or ``--parallel`` child) needed the image first, and
+   read by every upload of it at its own pace, while it is still being
+   written (:mod:`glancesync.transfer.fanout`);
+3. the master's Glance API, streamed, when the spool is off or full.
 
-A spool file only becomes visible (renamed into place) after the upload it
-was written during has verified every byte against the master's hashes, so
-a reader never sees a partial or wrong copy. Several child processes may
-share one spool directory: renames are atomic and names are per image.
+The master is read through :func:`glancesync.transfer.resume.resumable`
+(a broken download goes on from where it stopped, and the whole image is
+checked against its hashes) and under ``[main] bwlimit``. A spool file
+only gets its final name once every byte matched the master's hashes.
+Several child processes share one spool directory: names are per image,
+claims and renames are atomic.
+
+No local path is ever made of the server's words: a spool file is named by
+the sha256 of the image's id and hash, and an ``images_dir`` file is only
+looked for under an id that is a UUID (Glance's own file names); either
+path is checked to resolve inside its directory.
 """
 
 from __future__ import annotations
@@ -21,17 +28,36 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from glancesync.cloud.protocol import Facade
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
+from glancesync.transfer import fanout
+from glancesync.transfer.ratelimit import RateLimiter, paced
+from glancesync.transfer.resume import resumable
 
 LOG = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+#: Where an upload read the master's bytes from (:meth:`MasterSource.origin`).
+IMAGES_DIR, SPOOL, STREAM = "images_dir", "spool", "stream"
+
+
+def _inside(directory: Path, name: str) -> Path | None:
+    """``directory / name``, or None unless it resolves to a direct child of ``directory``."""
+    path = directory / name
+    return path if path.resolve().parent == directory.resolve() else None
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
 
 
 def _read_file(path: Path) -> Iterator[bytes]:
@@ -50,76 +76,109 @@ class MasterSource:
         images_dir: str | None = None,
         spool_dir: Path | None = None,
         spool_limit: int = 0,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.facade = facade
         self.master_region = master_region
         self.images_dir = Path(images_dir) if images_dir else None
         self.spool_dir = spool_dir
         self.spool_limit = spool_limit
+        #: ``[main] bwlimit`` on what is read from the master (None: no cap).
+        self.limiter = limiter
         self._checked_files: dict[str, bool] = {}
-        self._pending: dict[str, Path] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._producers: list[threading.Thread] = []
         #: Bytes read from the master's API by this process (for the summary).
         self.bytes_from_master = 0
-        #: Where :meth:`chunks` last read each image from, by master id:
-        #: ``images_dir``, ``spool`` or ``stream`` (for the run's report).
-        self.origins: dict[str, str] = {}
+        #: Downloads from the master resumed after a break, by this process.
+        self.resumes = 0
+        #: Where :meth:`chunks` last read each image from, per thread (an
+        #: upload reads in its own thread): see :meth:`origin`.
+        self._origins = threading.local()
 
     def chunks(self, image: Image) -> Iterator[bytes]:
         """The image's bytes, from the cheapest verified place."""
         local = self._images_dir_file(image)
         if local is not None:
             LOG.debug("reading %s from %s", image.name, local)
-            self.origins[image.id] = "images_dir"
+            self._read_from(image, IMAGES_DIR)
             return _read_file(local)
         spooled = self._spool_path(image)
-        if spooled is not None and spooled.is_file() and spooled.stat().st_size == image.size:
+        if spooled is None:
+            self._read_from(image, STREAM)
+            return self.from_master(image)
+        if spooled.is_file() and spooled.stat().st_size == image.size:
             LOG.debug("reading %s from the spool", image.name)
-            self.origins[image.id] = "spool"
+            self._read_from(image, SPOOL)
             return _read_file(spooled)
-        self.origins[image.id] = "stream"
-        return self._from_master(image, spooled)
+        filling = fanout.fill_path(spooled).exists()
+        if not filling and not self._room_for(image.size):
+            self._read_from(image, STREAM)
+            return self.from_master(image)
+        fd = None if filling else fanout.claim(spooled)
+        if fd is not None:
+            LOG.debug("reading %s from the master into the spool", image.name)
+            chunks = self.from_master(image, counted=False)
+            thread = fanout.start_producer(fd, spooled, chunks, self._count, self._stop)
+            with self._lock:
+                self._producers.append(thread)
+        # The upload that claimed the fill streams the master's bytes; the others share them.
+        self._read_from(image, STREAM if fd is not None else SPOOL)
+        return fanout.follow(spooled, image, lambda offset: self.from_master(image, offset))
 
-    def verified(self, image: Image) -> None:
-        """The upload that read ``image`` checked every byte: publish its spool copy."""
-        partial = self._pending.pop(image.id, None)
-        final = self._spool_path(image)
-        if partial is not None and final is not None:
-            os.replace(partial, final)
+    def origin(self, image: Image) -> str:
+        """Where this thread's last :meth:`chunks` of *image* read it from.
 
-    def discard(self, image: Image) -> None:
-        """The upload that read ``image`` failed: its spool copy cannot be trusted."""
-        partial = self._pending.pop(image.id, None)
-        if partial is not None:
-            partial.unlink(missing_ok=True)
+        :data:`IMAGES_DIR`, :data:`SPOOL` (a finished spool file, or one
+        another upload is filling from the master) or :data:`STREAM` (this
+        upload's own read of the master, into the spool or not). Per thread:
+        regions of a ``fan_out`` run and a region's parallel uploads share
+        this source, and each upload reads in its own thread.
+        """
+        return str(getattr(self._origins, image.id, STREAM))
 
-    def _from_master(self, image: Image, spooled: Path | None) -> Iterator[bytes]:
-        stream = self.facade.download(self.master_region, image.id)
-        if spooled is None or not self._room_for(image.size):
-            for chunk in stream:
-                self.bytes_from_master += len(chunk)
-                yield chunk
-            return
-        assert self.spool_dir is not None
-        fd, name = tempfile.mkstemp(dir=self.spool_dir, prefix=".part-")
-        partial = Path(name)
-        complete = False
-        try:
-            with os.fdopen(fd, "wb") as copy:
-                for chunk in stream:
-                    self.bytes_from_master += len(chunk)
-                    copy.write(chunk)
-                    yield chunk
-            complete = True
-            self._pending[image.id] = partial
-        finally:
-            if not complete:
-                partial.unlink(missing_ok=True)
+    def _read_from(self, image: Image, origin: str) -> None:
+        setattr(self._origins, image.id, origin)
+
+    def from_master(self, image: Image, start: int = 0, counted: bool = True) -> Iterator[bytes]:
+        """The image's bytes from the master's API, resumable and under the cap.
+
+        ``counted=False``: the caller adds them to :attr:`bytes_from_master`.
+        """
+        chunks = resumable(self.facade, self.master_region, image, start, self._resumed)
+        if counted:
+            chunks = self._counted(chunks)
+        return iter(paced(chunks, self.limiter))
+
+    def close(self) -> None:
+        """Stop the spool's producers (the run is over) and wait for them."""
+        self._stop.set()
+        with self._lock:
+            producers, self._producers = self._producers, []
+        for thread in producers:
+            thread.join()
+        self._stop.clear()
+
+    def _counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self._count(len(chunk))
+            yield chunk
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self.bytes_from_master += n
+
+    def _resumed(self, offset: int) -> None:
+        with self._lock:
+            self.resumes += 1
 
     def _spool_path(self, image: Image) -> Path | None:
         if self.spool_dir is None or self.spool_limit <= 0:
             return None
-        key = image.os_hash_value or image.checksum or image.id
-        return self.spool_dir / f"{image.id}-{key[:32]}"
+        key = image.os_hash_value or image.checksum or ""
+        name = hashlib.sha256(f"{image.id}\0{key}".encode()).hexdigest()
+        return _inside(self.spool_dir, name)
 
     def _room_for(self, size: int) -> bool:
         """Whether the spool can take ``size`` more bytes.
@@ -141,9 +200,11 @@ class MasterSource:
 
     def _images_dir_file(self, image: Image) -> Path | None:
         """The master's own file, if it is there and holds the right bytes."""
-        if self.images_dir is None or not image.checksum:
+        if self.images_dir is None or not image.checksum or not _is_uuid(image.id):
             return None
-        path = self.images_dir / image.id
+        path = _inside(self.images_dir, image.id)
+        if path is None:
+            return None
         if image.id not in self._checked_files:
             ok = path.is_file() and path.stat().st_size == image.size
             if ok:

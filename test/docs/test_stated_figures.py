@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from glancesync.cloud.glance import DEFAULT_RETRIES
-from glancesync.config.loader import MAIN_KEYS, TARGET_KEYS, load_settings
+from glancesync.cloud.connections import DEFAULT_RETRIES
+from glancesync.config.keys import MAIN_KEYS, TARGET_KEYS
+from glancesync.config.loader import load_settings
 from glancesync.engine.apply import UPLOAD_ATTEMPTS
 from test.docs.test_config_reference import documented
 

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+from pathlib import Path
 
 from test.e2e.conftest import Env
 
@@ -193,7 +194,7 @@ def test_dry_run_changes_nothing_anywhere(env: Env) -> None:
     assert actions[("other:OtherOne", env.name("new"))] == "upload"
 
 
-def test_parallel_sync_with_two_children(env: Env, tmp_path) -> None:
+def test_parallel_sync_with_two_children(env: Env, tmp_path: Path) -> None:
     env.glance.create("RegionOne", env.name("par"), env.data("p", 50_000))
     log_dir = tmp_path / "logs"
     config = env.config(main={"max_children": "2", "log_dir": str(log_dir)})

@@ -85,10 +85,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: a fault test of many seconds (big uploads)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_regions() -> Iterator[None]:
     """The fault-test regions in the master Keystone's catalog while this tier runs, and
-    out of it afterwards, so that nobody else's run sees them."""
+    out of it once the tier is done (package scope: the tiers after it, in the
+    same pytest run, must not see them)."""
     if not _cloud_is_up():
         pytest.fail(f"the local cloud is not up: run `make cloud-up` (state {STATE})")
     if topology.load(str(STATE)).faults_in_catalog:
@@ -101,7 +102,7 @@ def fault_regions() -> Iterator[None]:
         devcloud("fault-regions", "off")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def glance(fault_regions: None) -> FaultGlance:
     return FaultGlance()
 

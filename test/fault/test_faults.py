@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from glancesync.model.region import RegionRef
+from glancesync.runner.regionlock import region_lock_path
 from test.e2e.conftest import Env, Run
 from test.fault.conftest import (
     FaultGlance,
@@ -250,8 +252,9 @@ def test_read_only_modes_write_nothing(env: Env, args: tuple[str, ...], tmp_path
 
 @pytest.fixture
 def held_lock(tmp_path: Path) -> Any:
+    """RegionTwo's lock held, as another run would: yields ``lock_file`` and the handle."""
     path = tmp_path / "sync.lock"
-    with open(path, "w") as handle:
+    with open(region_lock_path(path, RegionRef("master", "RegionTwo")), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield path, handle
 
@@ -263,7 +266,8 @@ def test_second_run_exits_3_while_the_lock_is_held(env: Env, held_lock: Any) -> 
     run = env.sync("--config", f"main.lock_file={path}", "RegionTwo")
     assert run.code == EXIT_LOCKED, output(run)
     assert time.monotonic() - started < 15
-    assert "lock" in run.stderr.lower() and str(path) in run.stderr, run.stderr
+    held = region_lock_path(path, RegionRef("master", "RegionTwo"))
+    assert "lock" in run.stderr.lower() and str(held) in run.stderr, run.stderr
     assert run.stdout == ""
     assert env.glance.named("RegionTwo", env.name("l")) == []
 
@@ -297,11 +301,12 @@ def test_wait_lock_gives_up_with_3(env: Env, held_lock: Any) -> None:
 
 def test_lock_of_a_killed_holder_does_not_block(env: Env, tmp_path: Path) -> None:
     path = tmp_path / "sync.lock"
+    held = region_lock_path(path, RegionRef("master", "RegionTwo"))
     holder = subprocess.Popen(
         [
             "python3",
             "-c",
-            f"import fcntl,time; f=open({str(path)!r},'w'); "
+            f"import fcntl,time; f=open({str(held)!r},'w'); "
             "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)",
         ],
         stdout=subprocess.PIPE,
@@ -310,7 +315,7 @@ def test_lock_of_a_killed_holder_does_not_block(env: Env, tmp_path: Path) -> Non
     assert holder.stdout is not None and holder.stdout.readline() == "held\n"
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    assert path.exists()
+    assert held.exists()
     name = env.name("z")
     env.glance.create("RegionOne", name, env.data("z"))
     run = env.sync("--config", f"main.lock_file={path}", "RegionTwo")

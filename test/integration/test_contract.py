@@ -9,6 +9,7 @@ on one side, so the fake cannot drift from the servers it stands for.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -16,9 +17,10 @@ import pytest
 
 from glancesync.cloud.protocol import Facade
 from glancesync.model.changes import MetadataChange, NewImage
-from glancesync.model.errors import ImageError, RegionError
+from glancesync.model.errors import IdUnavailable, ImageError, RegionError
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import RegionOffer
 from glancesync.testing.memcloud import MemoryCloud
 from test.integration.conftest import Cleanup
 
@@ -34,7 +36,9 @@ class Contract:
 @pytest.fixture(params=["memory", pytest.param("servers", marks=pytest.mark.cloud)])
 def side(request: pytest.FixtureRequest, uname: str) -> Iterator[Contract]:
     if request.param == "memory":
-        yield Contract(MemoryCloud(), lambda image: image)
+        # RegionTwo of the local cloud: every import method, stores fs and fs2, no limits
+        offer = RegionOffer(("glance-direct", "web-download", "copy-image"), ("fs", "fs2"), {})
+        yield Contract(MemoryCloud(offers={"RegionTwo": offer}), lambda image: image)
         return
     facade = request.getfixturevalue("facade")
     cleanup: Cleanup = request.getfixturevalue("cleanup")
@@ -126,3 +130,120 @@ def test_regions_of_a_target_and_an_unknown_region(side: Contract) -> None:
     assert {"RegionOne", "RegionTwo", "RegionThree"} <= set(side.facade.regions("master"))
     with pytest.raises(RegionError):
         side.facade.list_images(RegionRef("master", "NoSuchRegion"))
+
+
+# -- an image's life (doc/manual.rst, "An image's life") ---------------------------
+
+PROJECT = "0123456789abcdef0123456789abcdef"
+OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
+
+
+def test_members_of_a_shared_image(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname, visibility="shared"), b"s")
+    side.facade.update_image(R2, image.id, MetadataChange(add_members=(PROJECT, OTHER_PROJECT)))
+    assert side.facade.list_members(R2, image.id) == {PROJECT, OTHER_PROJECT}
+    with pytest.raises(ImageError):  # a member is added once
+        side.facade.update_image(R2, image.id, MetadataChange(add_members=(PROJECT,)))
+    side.facade.update_image(R2, image.id, MetadataChange(remove_members=(PROJECT,)))
+    assert side.facade.list_members(R2, image.id) == {OTHER_PROJECT}
+    with pytest.raises(ImageError):  # and removed once
+        side.facade.update_image(R2, image.id, MetadataChange(remove_members=(PROJECT,)))
+
+
+def test_only_a_shared_image_has_members(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname, visibility="private"), b"p")
+    with pytest.raises(ImageError):
+        side.facade.list_members(R2, image.id)
+    with pytest.raises(ImageError):
+        side.facade.update_image(R2, image.id, MetadataChange(add_members=(PROJECT,)))
+
+
+def test_members_follow_a_change_of_visibility_in_one_update(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname, visibility="private"), b"v")
+    becomes_shared = MetadataChange(visibility="shared", add_members=(PROJECT,))
+    side.facade.update_image(R2, image.id, becomes_shared)
+    assert side.facade.list_members(R2, image.id) == {PROJECT}
+    # Members go while the image is still shared: Glance refuses them on any other.
+    side.facade.update_image(
+        R2, image.id, MetadataChange(visibility="public", remove_members=(PROJECT,))
+    )
+    assert side.facade.get_image(R2, image.id).visibility == "public"
+    side.facade.update_image(R2, image.id, MetadataChange(visibility="shared"))
+    assert side.facade.list_members(R2, image.id) == frozenset()
+
+
+def test_create_with_an_id_and_never_again_once_deleted(side: Contract, uname: str) -> None:
+    wanted = str(uuid.uuid4())
+    image = _new(side, _spec(uname, id=wanted))
+    assert image.id == wanted
+    side.facade.delete_image(R2, image.id)
+    with pytest.raises(IdUnavailable):
+        side.facade.create_image(R2, _spec(uname, id=wanted))
+    assert wanted not in {i.id for i in side.facade.list_images(R2)}
+
+
+def test_system_fields_and_provenance_are_updated_in_place(side: Contract, uname: str) -> None:
+    image = _new(
+        side, _spec(uname, tags=("a", "b"), bookkeeping={"glancesync_source_id": "x"}), b"f"
+    )
+    members = ",".join(f"{n:032x}" for n in range(128))  # Glance's default image_member_quota
+    change = MetadataChange(
+        min_ram=128,
+        min_disk=3,
+        tags=("b", "c"),
+        hidden=True,
+        set_properties={"glancesync_members": members},
+    )
+    side.facade.update_image(R2, image.id, change)
+    got = side.facade.get_image(R2, image.id)
+    assert (got.min_ram, got.min_disk, sorted(got.tags), got.hidden) == (128, 3, ["b", "c"], True)
+    assert got.raw["glancesync_members"] == members and got.raw["glancesync_source_id"] == "x"
+    assert "glancesync_members" not in got.properties
+
+
+def test_deactivate_an_active_image(side: Contract, uname: str) -> None:
+    queued = _new(side, _spec(uname))
+    with pytest.raises(ImageError):
+        side.facade.deactivate_image(R2, queued.id)
+    image = _new(side, _spec(uname + "-active"), b"d")
+    side.facade.deactivate_image(R2, image.id)
+    side.facade.deactivate_image(R2, image.id)  # again: nothing changes
+    assert side.facade.get_image(R2, image.id).status == "deactivated"
+    assert image.id in {i.id for i in side.facade.list_images(R2) if i.status == "deactivated"}
+    side.facade.delete_image(R2, image.id)
+    assert image.id not in {i.id for i in side.facade.list_images(R2)}
+
+
+def test_the_offer_names_import_methods_and_stores(side: Contract) -> None:
+    offer = side.facade.region_offer(R2)
+    assert {"glance-direct", "copy-image"} <= set(offer.import_methods)
+    assert offer.stores == ("fs", "fs2")
+    assert offer.quota("image_size_total") is None  # no limits in RegionTwo
+
+
+def test_an_upload_lands_in_the_store_named(side: Contract, uname: str) -> None:
+    image = side.created(side.facade.create_image(R2, _spec(uname)))
+    side.facade.upload(R2, image.id, [b"store"], 5, "fs2")
+    assert side.facade.get_image(R2, image.id).raw["stores"] == "fs2"
+
+
+def test_a_staged_import_lands_in_exactly_the_stores_asked(side: Contract, uname: str) -> None:
+    data = b"staged" * 500
+    image = side.created(side.facade.create_image(R2, _spec(uname)))
+    side.facade.stage(R2, image.id, [data], len(data))
+    got = side.facade.import_image(R2, image.id, "glance-direct", ("fs", "fs2"), 60)
+    assert got.status == "active" and set(got.raw["stores"].split(",")) == {"fs", "fs2"}
+    assert got.checksum == hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def test_copy_image_adds_a_store(side: Contract, uname: str) -> None:
+    image = _new(side, _spec(uname), b"copied")
+    assert side.facade.get_image(R2, image.id).raw["stores"] == "fs"
+    got = side.facade.import_image(R2, image.id, "copy-image", ("fs2",), 60)
+    assert set(got.raw["stores"].split(",")) == {"fs", "fs2"}
+
+
+def test_an_unknown_store_is_refused(side: Contract, uname: str) -> None:
+    image = side.created(side.facade.create_image(R2, _spec(uname)))
+    with pytest.raises(ImageError):
+        side.facade.upload(R2, image.id, [b"x"], 1, "nosuch")

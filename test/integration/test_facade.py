@@ -18,7 +18,6 @@ from collections.abc import Iterator
 import pytest
 
 from glancesync.cloud.glance import ServersFacade
-from glancesync.cloud.stream import IterableReader, SourceStreamError, StreamSizeError
 from glancesync.config.settings import Credentials, Settings, TargetSettings
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.errors import ImageError, RegionError
@@ -423,46 +422,6 @@ def test_password_never_logged(devcloud: str, caplog: pytest.LogCaptureFixture) 
 
 
 # -- the upload adapter (no server needed) --------------------------------------
-
-
-def test_reader_rechunks_and_counts() -> None:
-    data = os.urandom(300_000)
-    reader = IterableReader(chunks_of(data), expected_size=len(data), max_read=50_000)
-    pieces = []
-    while piece := reader.read(1 << 20):
-        assert len(piece) <= 50_000
-        pieces.append(piece)
-    assert b"".join(pieces) == data and reader.bytes_read == len(data)
-    buf = bytearray(10)
-    assert reader.readinto(buf) == 0
-
-
-def test_reader_refuses_a_wrong_size() -> None:
-    with pytest.raises(StreamSizeError, match="only 3 bytes, 4 expected"):
-        IterableReader([b"abc"], expected_size=4).read()
-    reader = IterableReader([b"abc", b"de"], expected_size=4)
-    assert reader.read(3) == b"abc"
-    with pytest.raises(StreamSizeError, match="more than"):
-        reader.read(3)
-
-
-def test_reader_wraps_source_errors_and_closes_the_source() -> None:
-    closed = []
-
-    def source() -> Iterator[bytes]:
-        try:
-            yield b"ok"
-            raise OSError("disk gone")
-        finally:
-            closed.append(True)
-
-    reader = IterableReader(source())
-    assert reader.read(10) == b"ok"
-    with pytest.raises(SourceStreamError, match="disk gone") as err:
-        reader.read(10)
-    assert not isinstance(err.value, OSError)  # urllib3 would take it for a broken socket
-    reader.close()
-    assert closed == [True]
 
 
 def test_glance_client_never_retries(facade: ServersFacade, r1: RegionRef) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from glancesync.api import GlanceSync
 from glancesync.config.settings import ChecksumList, Credentials, Settings, TargetSettings
 from glancesync.engine.steps import Action, Status
+from glancesync.model.region import RegionRef
 from glancesync.testing.memcloud import PROJECTS, MemoryCloud
 
 
@@ -52,7 +54,9 @@ def test_rerun_is_a_no_op(cloud: MemoryCloud) -> None:
     assert len(cloud.writes) == writes
 
 
-def test_dry_run_writes_nothing_and_prints_the_plan(cloud: MemoryCloud, capsys) -> None:
+def test_dry_run_writes_nothing_and_prints_the_plan(
+    cloud: MemoryCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
     cloud.add("RegionOne", "base", b"abc")
     cloud.add("RegionOne", "meta", b"m", nid="2")
     cloud.add("RegionTwo", "meta", b"m", nid="1")
@@ -200,7 +204,7 @@ def test_get_regions_orders_and_filters(cloud: MemoryCloud) -> None:
     assert ordered.get_regions() == ["RegionTwo", "RegionThree"]
 
 
-def test_backup_is_json_lines_with_every_field(cloud: MemoryCloud, tmp_path) -> None:
+def test_backup_is_json_lines_with_every_field(cloud: MemoryCloud, tmp_path: Path) -> None:
     import json
 
     cloud.add("RegionTwo", "base", b"abc", nid="1")
@@ -211,7 +215,9 @@ def test_backup_is_json_lines_with_every_field(cloud: MemoryCloud, tmp_path) -> 
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
-def test_delete_image_asks_and_refuses_foreign(cloud: MemoryCloud, monkeypatch) -> None:
+def test_delete_image_asks_and_refuses_foreign(
+    cloud: MemoryCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mine = cloud.add("RegionTwo", "mine", b"1")
     sync = make_sync(cloud)
     monkeypatch.setattr("builtins.input", lambda prompt: "n")
@@ -280,7 +286,7 @@ def test_failed_glance_download_is_deleted_then_streamed(
 ) -> None:
     from glancesync.model.errors import ImageError
 
-    def broken(region, image_id, *args):
+    def broken(region: RegionRef, image_id: str, *args: object) -> None:
         raise ImageError(region.full, image_id, "glance-download ended killed")
 
     cloud.add("RegionOne", "base", b"abc")

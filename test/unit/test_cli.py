@@ -8,36 +8,9 @@ from pathlib import Path
 import pytest
 
 from glancesync import cli
+from glancesync.api import GlanceSync
 from glancesync.testing.memcloud import MemoryCloud
-
-CONFIG = """\
-[main]
-master_region = RegionOne
-[master]
-user = admin
-password = adminpass
-keystone_url = http://127.0.0.1:5000/v3
-tenant = admin
-[other]
-user = admin
-password = otherpass
-keystone_url = http://127.0.0.1:5001/v3
-tenant = admin
-"""
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "glancesync.conf"
-    path.write_text(CONFIG)
-    path.chmod(0o600)
-    monkeypatch.setenv("GLANCESYNC_CONFIG", str(path))
-    monkeypatch.chdir(tmp_path)
-    return path
-
-
-def run(cloud: MemoryCloud, *argv: str) -> int:
-    return cli.main(list(argv), facade_factory=lambda settings: cloud)
+from test.unit.conftest import run
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,7 +177,9 @@ def test_dry_run_json_rows_and_no_writes(
         "region_id": present.id,
         "size": 3,
         "checksum": source.checksum,
+        "conversion": None,
         "action": "update_metadata",
+        "stores": [],
     }
     assert cloud.writes == []
 
@@ -241,7 +216,7 @@ def test_interrupt_exits_130(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli.GlanceSync, "apply", interrupted)
+    monkeypatch.setattr(GlanceSync, "apply", interrupted)
     cloud.add("RegionOne", "a", b"a")
     assert run(cloud, "RegionTwo") == 130
 

@@ -176,7 +176,7 @@ def test_region_lock_files_are_safe_names_beside_the_lock_file(tmp_path: Path) -
     hostile = RegionRef("other", "../../etc/passwd\nx")
     path = region_lock_path(base, hostile)
     assert path.parent == tmp_path
-    assert path.name.startswith("sync.lock.other__etc_passwd_x-")
+    assert path.name.startswith("sync.lock.other_..%2F..%2Fetc%2Fpasswd%0Ax-")
     assert region_lock_path(base, RegionRef("other", "a.b")) != region_lock_path(
         base, RegionRef("other", "a_b")
     ), "names that look alike get different files"

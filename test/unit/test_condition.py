@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import pickle
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -17,15 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glancesync.config.budget import STEP_BUDGET, Budget
-from glancesync.config.condition import (
-    IMAGE_ATTRIBUTES,
-    MAX_SOURCE,
-    Condition,
-    ConditionError,
-    compile_condition,
-)
-from glancesync.config.credentials import Credentials
-from glancesync.config.settings import TargetSettings
+from glancesync.config.condition import Condition, ConditionError, compile_condition
+from glancesync.config.grammar import IMAGE_ATTRIBUTES, MAX_SOURCE
+from glancesync.config.settings import Credentials, TargetSettings
 from glancesync.engine.selection import is_selected
 from glancesync.model.image import Image
 
@@ -541,7 +535,7 @@ def test_expensive_work_is_charged(text: str, least: int) -> None:
 
 #: How a generated term reads, and the characters its operation may compare
 #: in CPython for a haystack of ``n`` and a needle of ``m`` characters.
-OPERATIONS = {
+OPERATIONS: dict[str, tuple[str, Callable[[int, int], int]]] = {
     "rfind": ("{h}.rfind({n})", lambda n, m: n * m),
     "rsplit": ("len({h}.rsplit({n}))", lambda n, m: n * m),
     "rstrip": ("len({h}.rstrip({n}))", lambda n, m: n * m),
@@ -578,10 +572,10 @@ def test_fuzz_work_stays_under_the_budget(
     did at most :data:`STEP_BUDGET` steps of work."""
     shape, worst = OPERATIONS[name]
     if isinstance(needle, str):
-        m = _DYNAMIC[needle]
+        source, m = needle, _DYNAMIC[needle]
     else:
-        needle, m = _text(needle), sum(k for _, k in needle)
-    term = shape.format(h=_text(haystack), n=needle)
+        source, m = _text(needle), sum(k for _, k in needle)
+    term = shape.format(h=_text(haystack), n=source)
     text = " + ".join([term] * times)
     try:
         condition = compile_condition(text)

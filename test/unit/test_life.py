@@ -11,6 +11,7 @@ import pytest
 from glancesync.api import GlanceSync
 from glancesync.config.settings import Credentials, Settings, TargetSettings
 from glancesync.engine.steps import Action, Status
+from glancesync.model.changes import MetadataChange
 from glancesync.model.provenance import (
     RETIRED_AT,
     SOURCE_HASH,
@@ -135,7 +136,7 @@ def test_members_follow_a_shared_image_and_region_members_stay(cloud: MemoryClou
 def test_another_keystone_maps_members_and_warns_for_the_unmapped(cloud: MemoryCloud) -> None:
     master = cloud.add("RegionOne", "base", b"data", visibility="shared")
     cloud.members[("RegionOne", master.id)] = {"p-customer", "p-unknown"}
-    other = {"member_projects": MappingProxyType({"p-customer": "q-customer"})}
+    other: dict[str, Any] = {"member_projects": MappingProxyType({"p-customer": "q-customer"})}
     other["forcesyncs"] = frozenset({master.id})
     sync = make_sync(cloud, other=other)
     (entry,) = sync.plan_region("other:OtherOne").entries
@@ -252,7 +253,11 @@ def test_images_without_provenance_of_others_and_protected_are_never_retired(
     cloud.images["RegionTwo"][cloud.one("RegionTwo", "guarded").id].doc["protected"] = True
     _gone(cloud, "guarded")
     cloud.add("RegionTwo", "local", b"l")
-    stamp = {SOURCE_ID: master.id, SOURCE_REGION: "RegionOne", SOURCE_HASH: "md5:00"}
+    stamp: dict[str, Any] = {
+        SOURCE_ID: master.id,
+        SOURCE_REGION: "RegionOne",
+        SOURCE_HASH: "md5:00",
+    }
     cloud.add("RegionTwo", "theirs", b"t", owner="p-someone", **stamp)
     plan = make_sync(cloud, retire="delete").plan_region("RegionTwo")
     assert plan.retirements == ()
@@ -316,7 +321,50 @@ def test_adopt_stamps_only_same_content_copies_of_selected_images(cloud: MemoryC
 
 
 def _set(**fields: Any) -> Any:
-    from glancesync.model.changes import MetadataChange
-
     name = fields.pop("name", None)
     return MetadataChange(name=name, set_properties=fields)
+
+
+def test_a_record_of_as_many_members_as_glance_allows_is_read_back(cloud: MemoryCloud) -> None:
+    """Glance keeps 128 members per image by default; their record is longer than 255."""
+    from glancesync.model.provenance import MAX_MEMBERS_VALUE, MEMBERS, members_value
+
+    projects = frozenset(f"{n:064x}" for n in range(128))
+    stamp: dict[str, Any] = {SOURCE_ID: "m", SOURCE_REGION: "RegionOne", SOURCE_HASH: "md5:00"}
+    stamp[MEMBERS] = members_value(projects)
+    copy = cloud.add("RegionTwo", "base", b"x", **stamp)
+    found = provenance_of(copy)
+    assert found is not None and found.members == projects
+    assert len(members_value(projects)) < MAX_MEMBERS_VALUE
+    stamp[MEMBERS] = "a" * (MAX_MEMBERS_VALUE + 1)
+    damaged = provenance_of(cloud.add("RegionTwo", "big", b"x", **stamp))
+    assert damaged is not None and damaged.members == frozenset()
+
+
+def test_a_hidden_master_image_is_not_gone(cloud: MemoryCloud) -> None:
+    master = cloud.add("RegionOne", "base", b"b", hidden=True, nid="1")
+    synced(cloud, retire="delete")
+    copy = cloud.one("RegionTwo", "base")
+    assert copy.hidden  # copied on upload, then the region's own
+    cloud.update_image(RegionRef.parse("RegionOne"), master.id, _set(nid="2"))
+    plan = make_sync(cloud, retire="delete").plan_region("RegionTwo")
+    assert plan.retirements == ()
+    assert [(e.status, e.region_image and e.region_image.id) for e in plan.entries] == [
+        (Status.PENDING_METADATA, copy.id)
+    ]
+
+
+def test_a_master_image_no_longer_shared_takes_its_members_from_the_copies(
+    cloud: MemoryCloud,
+) -> None:
+    master = cloud.add("RegionOne", "base", b"data", visibility="shared")
+    cloud.members[("RegionOne", master.id)] = {"p-customer"}
+    chosen = frozenset({master.id})
+    synced(cloud, forcesyncs=chosen)
+    copy = cloud.one("RegionTwo", "base")
+    cloud.update_image(RegionRef.parse("RegionOne"), master.id, MetadataChange(visibility="public"))
+    (entry,) = make_sync(cloud, forcesyncs=chosen).plan_region("RegionTwo").entries
+    assert (entry.change.visibility, entry.change.remove_members) == ("public", ("p-customer",))
+    synced(cloud, forcesyncs=chosen)  # the memcloud refuses members of a public image
+    assert cloud.one("RegionTwo", "base").visibility == "public"
+    assert cloud.members[("RegionTwo", copy.id)] == set()

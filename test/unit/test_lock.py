@@ -14,18 +14,7 @@ from glancesync.runner.lock import LockBusy, run_lock
 from glancesync.runner.regionlock import region_lock_path
 from glancesync.runner.regions import RegionReport, new_run_dir, run_parallel
 from glancesync.testing.memcloud import MemoryCloud
-
-from .test_cli import CONFIG, run
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "glancesync.conf"
-    path.write_text(CONFIG)
-    path.chmod(0o600)
-    monkeypatch.setenv("GLANCESYNC_CONFIG", str(path))
-    monkeypatch.chdir(tmp_path)
-    return path
+from test.unit.conftest import run
 
 
 def test_existing_file_at_lock_file_keeps_its_content(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from glancesync.config.condition import compile_condition
 from glancesync.config.settings import ChecksumList, Credentials, TargetSettings
 from glancesync.engine.plan import plan_region
 from glancesync.engine.selection import master_catalog, selected_images
-from glancesync.engine.steps import Action, Status
+from glancesync.engine.steps import Action, RegionPlan, Status
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
 
@@ -64,14 +64,14 @@ def target(**settings: Any) -> TargetSettings:
     return TargetSettings(name="master", credentials=Credentials(), **settings)
 
 
-def plan(master: list[Image], region: list[Image], **settings: Any):
+def plan(master: list[Image], region: list[Image], **settings: Any) -> RegionPlan:
     settings_ = target(**settings)
     catalog = master_catalog(master, ME)
     selected = selected_images(catalog, settings_)
     return plan_region(REGION, catalog, selected, region, settings_, ME)
 
 
-def statuses(result) -> dict[str, str]:
+def statuses(result: RegionPlan) -> dict[str, str]:
     return {e.master.name: e.status.value for e in result.entries}
 
 

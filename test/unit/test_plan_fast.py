@@ -1,10 +1,11 @@
 """The fast planner makes the very plans of the straightforward one.
 
-``bench/plan_reference.py`` keeps the rules as they were before the fast
-path (one full pass per image); here both plan large generated federations
-(fixed seeds: thousands of master images, many regions, every status and
-action, many target settings) and the plans must be equal, entry by entry,
-retirements and warnings included.
+``bench/plan_reference.py`` keeps the rules without the fast path (one
+full pass per image); here both plan large generated federations (fixed
+seeds: thousands of master images, many regions, every status and action,
+many target settings, converting regions and stores, regions whose offer
+blocks the plan) and the plans must be equal, entry by entry, retirements,
+preflight verdict and warnings included.
 """
 
 from __future__ import annotations
@@ -25,9 +26,18 @@ from glancesync.engine.plan import plan_region
 from glancesync.engine.selection import master_catalog, select
 from glancesync.engine.sharing import MemberLists
 from glancesync.engine.steps import Action, PlannedImage, RegionPlan, Status, settled
+from glancesync.engine.storage import REGION_SIDE, Conversion
 from glancesync.model.image import Image
-from glancesync.model.provenance import MEMBERS, RETIRED_AT, SOURCE_HASH, master_hash, stamp
+from glancesync.model.provenance import (
+    CONVERTED_FROM,
+    MEMBERS,
+    RETIRED_AT,
+    SOURCE_HASH,
+    master_hash,
+    stamp,
+)
 from glancesync.model.region import RegionRef
+from glancesync.model.storage import Quota, RegionOffer
 from glancesync.model.values import frozen
 
 ME, OTHER = "p-me", "p-other"
@@ -35,7 +45,7 @@ MASTER_REGION = "RegionOne"
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
 
-def _hashes(data: str) -> dict[str, str]:
+def _hashes(data: str) -> dict[str, str | None]:
     return {
         "checksum": hashlib.md5(data.encode()).hexdigest(),
         "os_hash_algo": "sha512",
@@ -43,7 +53,9 @@ def _hashes(data: str) -> dict[str, str]:
     }
 
 
-def _image(rnd: random.Random, number: int, name: str, data: str, region: str, **fields: Any):
+def _image(
+    rnd: random.Random, number: int, name: str, data: str, region: str, **fields: Any
+) -> Image:
     raw = fields.pop("raw", {})
     hashes = _hashes(data)
     if fields.pop("md5_only", False):
@@ -92,6 +104,8 @@ def generated_master(rnd: random.Random, count: int) -> list[Image]:
             fields["md5_only"] = True
         elif roll < 0.16:
             fields["tags"] = ("b", "a")
+        elif roll < 0.19:
+            fields["disk_format"] = rnd.choice(["raw", "iso", "vmdk"])
         if rnd.random() < 0.05:
             fields["protected"] = True
         if rnd.random() < 0.05:
@@ -107,71 +121,96 @@ def _copy(master: Image, number: int, region: str, **changes: Any) -> Image:
     return replace(master, id=f"{region}-{number:06d}", region=region, raw=frozen(raw), **changes)
 
 
+#: The ``stores`` field of copies already in some stores.
+STORE_FIELDS = ("fast", "fast,cheap", "cheap", "ceph,fast", "")
+
 #: What a region does with one master image: (weight, maker).
 Maker = Callable[[random.Random, Image, int, str], list[Image]]
 
 
 def _kinds() -> list[tuple[float, Maker]]:
-    def same(rnd, m, n, r):
+    def same(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r)]
 
-    def unstamped(rnd, m, n, r):
+    def unstamped(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, raw={})]
 
-    def bad_stamp(rnd, m, n, r):
+    def bad_stamp(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, raw={**stamp(m, MASTER_REGION), SOURCE_HASH: "not a hash"})]
 
-    def stale_stamp(rnd, m, n, r):
+    def stale_stamp(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, raw={**stamp(m, MASTER_REGION), SOURCE_HASH: "md5:00ff"})]
 
-    def members_recorded(rnd, m, n, r):
+    def members_recorded(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, raw={**stamp(m, MASTER_REGION), MEMBERS: "p-a,p-b"})]
 
-    def other_prop(rnd, m, n, r):
+    def other_prop(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, properties=frozen({**m.properties, "type": "old"}))]
 
-    def local_prop(rnd, m, n, r):
+    def local_prop(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, properties=frozen({**m.properties, "local": "yes"}))]
 
-    def no_props(rnd, m, n, r):
+    def no_props(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, properties=frozen({}))]
 
-    def system_field(rnd, m, n, r):
+    def system_field(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         field = rnd.choice(["visibility", "min_ram", "min_disk", "protected", "tags", "fmt"])
-        change: dict[str, Any] = {
+        changes: dict[str, dict[str, Any]] = {
             "visibility": {"visibility": "private" if m.visibility != "private" else "public"},
             "min_ram": {"min_ram": m.min_ram + 1},
             "min_disk": {"min_disk": 3},
             "protected": {"protected": not m.protected},
             "tags": {"tags": tuple(reversed(m.tags)) or ("x",)},
             "fmt": {"disk_format": "raw", "container_format": rnd.choice([None, "ovf"])},
-        }[field]
+        }
+        change = changes[field]
         return [_copy(m, n, r, **change)]
 
-    def other_bytes(rnd, m, n, r):
+    def other_bytes(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, protected=rnd.random() < 0.3, **_hashes(f"other-{n}"))]
 
-    def foreign(rnd, m, n, r):
+    def foreign(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         data = rnd.choice([None, f"foreign-{n}"])
         changes = _hashes(data) if data else {}
         return [_copy(m, n, r, owner=OTHER, **changes)]
 
-    def twice(rnd, m, n, r):
+    def twice(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         first = _copy(m, n, r, **_hashes(f"old-{n}"))
         second = _copy(m, n + 500_000, r, created_at="2025-01-01", owner=rnd.choice([ME, OTHER]))
         return [first, second]
 
-    def leftover(rnd, m, n, r):
+    def leftover(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, status=rnd.choice(["queued", "saving", "killed"]))]
 
-    def renamed(rnd, m, n, r):
+    def renamed(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, name=f"{m.name}-before")]
 
-    def deactivated(rnd, m, n, r):
+    def deactivated(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return [_copy(m, n, r, status="deactivated")]
 
-    def missing(rnd, m, n, r):
+    def missing(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
         return []
+
+    def converted(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
+        raw = {**stamp(m, MASTER_REGION), CONVERTED_FROM: m.disk_format}
+        if rnd.random() < 0.3:
+            raw["stores"] = rnd.choice(STORE_FIELDS)
+        return [_copy(m, n, r, disk_format="raw", raw=raw, **_hashes(f"raw-{n}"))]
+
+    def badly_converted(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
+        raw = {**stamp(m, MASTER_REGION), CONVERTED_FROM: m.disk_format}
+        how = rnd.choice(["stale", "from", "format", "unstamped"])
+        if how == "stale":
+            raw[SOURCE_HASH] = "md5:00ff"
+        elif how == "from":
+            raw[CONVERTED_FROM] = "vdi"
+        elif how == "unstamped":
+            raw = {}
+        fmt = "qcow2" if how == "format" else "raw"
+        return [_copy(m, n, r, disk_format=fmt, raw=raw, **_hashes(f"raw-{n}"))]
+
+    def in_stores(rnd: random.Random, m: Image, n: int, r: str) -> list[Image]:
+        return [_copy(m, n, r, raw={**stamp(m, MASTER_REGION), "stores": rnd.choice(STORE_FIELDS)})]
 
     return [
         (40, same),
@@ -190,6 +229,9 @@ def _kinds() -> list[tuple[float, Maker]]:
         (2, renamed),
         (2, deactivated),
         (6, missing),
+        (8, converted),
+        (2, badly_converted),
+        (6, in_stores),
     ]
 
 
@@ -209,6 +251,10 @@ def generated_region(rnd: random.Random, masters: list[Image], index: int) -> li
             out.append(
                 _copy(master, number + 600_000, region, name=master.name[: -len("_obsolete")])
             )
+        if master.name.endswith("_obsolete") and rnd.random() < 0.5:
+            # a copy under the obsolete name whose visibility must follow the master's
+            flipped = "private" if master.visibility != "private" else "public"
+            out.append(_copy(master, number + 650_000, region, visibility=flipped))
     for extra in range(60):
         gone = _image(rnd, 700_000 + extra, f"gone-{extra}", f"gone-{extra}", region)
         raw: dict[str, Any] = {
@@ -242,7 +288,7 @@ def _members(rnd: random.Random, images: list[Image]) -> dict[str, frozenset[str
     }
 
 
-TARGETS = {
+TARGETS: dict[str, dict[str, Any]] = {
     "default": {},
     "metadata_set": {"metadata_set": frozenset({"nid", "type", "local"})},
     "rename": {"rename": ChecksumList(any=True), "keep_ids": True},
@@ -255,7 +301,32 @@ TARGETS = {
     "retire_delete": {"retire": "delete", "retire_protected": True, "max_retire": 1000},
     "retire_blocked": {"retire": "delete", "max_retire": 2},
     "other_keystone": {"name": "other", "member_projects": frozen({"p-a": "q-a", "p-b": "q-b"})},
+    "convert": {"disk_format": "raw", "disk_format_regions": frozen({"Region02": "master"})},
+    "convert_local": {"disk_format": "raw", "conversion": "local", "keep_ids": True},
+    "convert_rename": {"disk_format": "raw", "rename": ChecksumList(any=True)},
+    "convert_qcow2": {"disk_format": "qcow2", "disk_format_regions": frozen({"Region01": "vmdk"})},
+    "stores": {"stores": ("fast",), "stores_regions": frozen({"Region01": ("fast", "cheap")})},
+    "stores_unknown": {"stores": ("fast", "tape")},
+    "convert_stores": {
+        "disk_format": "raw",
+        "stores": ("ceph",),
+        "replace": ChecksumList(any=True),
+    },
 }
+
+#: What each region offers (None: not read, as for --show-status): every
+#: method and store; no glance-direct (conversions are local, stores
+#: blocked); and a small quota (blocked when much is uploaded).
+OFFERS: tuple[RegionOffer | None, ...] = (
+    None,
+    RegionOffer(("glance-direct", "copy-image", "web-download"), ("fast", "cheap", "ceph"), {}),
+    RegionOffer(("web-download",), ("fast", "cheap", "ceph")),
+    RegionOffer(
+        ("glance-direct", "copy-image"),
+        ("fast", "cheap", "ceph"),
+        frozen({"image_size_total": Quota(3, 1), "image_count_total": Quota(5000, 10)}),
+    ),
+)
 
 
 def _target(name: str) -> TargetSettings:
@@ -265,7 +336,9 @@ def _target(name: str) -> TargetSettings:
     )
 
 
-def _federation(seed: int, images: int, regions: int):
+def _federation(
+    seed: int, images: int, regions: int
+) -> tuple[random.Random, list[Image], list[list[Image]]]:
     rnd = random.Random(seed)
     masters = generated_master(rnd, images)
     listings = [generated_region(rnd, masters, index) for index in range(regions)]
@@ -278,6 +351,8 @@ def test_fast_plans_equal_reference_plans_on_a_generated_federation(seed: int) -
     catalog = master_catalog(masters, ME, MASTER_REGION)
     seen_status: Counter[Status] = Counter()
     seen_action: Counter[Action] = Counter()
+    blocked: Counter[str] = Counter()
+    converted_ok = 0
     compared = 0
     for name in TARGETS:
         target = _target(name)
@@ -291,6 +366,7 @@ def test_fast_plans_equal_reference_plans_on_a_generated_federation(seed: int) -
                     "members": members,
                     "now": NOW,
                     "selection_failed": index == 3 and name == "retire_hide",
+                    "offer": OFFERS[index],
                 }
                 expected = reference_plan(*args, images, target, project, **kwargs)
                 got = plan_region(*args, images, target, project, **kwargs)
@@ -301,9 +377,16 @@ def test_fast_plans_equal_reference_plans_on_a_generated_federation(seed: int) -
                 seen_action.update(Action(f"retire_{r.how.value}") for r in got.retirements)
                 if got.retire_blocked:
                     seen_action[Action.NONE] += 1
+                if got.blocked:
+                    blocked[got.blocked.split(" ")[0]] += 1
+                converted_ok += sum(
+                    1 for e in got.entries if e.status is Status.OK and e.conversion
+                )
     assert compared > 50_000
     assert set(seen_status) == set(Status) - {Status.PENDING_RETIRE}, seen_status
     assert set(seen_action) >= set(Action) - {Action.ADOPT}, seen_action
+    assert converted_ok > 1000, "converted copies in sync by their provenance"
+    assert len(blocked) >= 3, blocked  # unknown store, no glance-direct, quota
 
 
 def test_fast_adoption_plans_equal_reference_ones() -> None:
@@ -329,6 +412,9 @@ def test_a_settled_entry_is_the_plain_in_sync_entry() -> None:
     assert replace(fast, status=Status.PENDING_METADATA) == replace(
         plain, status=Status.PENDING_METADATA
     )
+    conversion = Conversion("qcow2", "raw", REGION_SIDE)
+    converted = PlannedImage(master, Status.OK, Action.NONE, copy, conversion=conversion)
+    assert settled(master, copy, conversion) == converted
 
 
 def _assert_same(expected: RegionPlan, got: RegionPlan, where: str) -> None:

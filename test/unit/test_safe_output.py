@@ -17,8 +17,7 @@ import pytest
 from glancesync.model.text import PrintableFormatter, csv_cell, one_line, printable_name
 from glancesync.report import status_csv
 from glancesync.testing.memcloud import MemoryCloud
-
-from .test_cli import CONFIG, run
+from test.unit.conftest import run
 
 #: Characters that act on a terminal or reorder a line instead of showing.
 ACTIVE = [
@@ -110,16 +109,6 @@ def test_log_lines_are_printable() -> None:
 
 
 # -- the command line, on the in-memory cloud ----------------------------------
-
-
-@pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "glancesync.conf"
-    path.write_text(CONFIG)
-    path.chmod(0o600)
-    monkeypatch.setenv("GLANCESYNC_CONFIG", str(path))
-    monkeypatch.chdir(tmp_path)
-    return path
 
 
 @pytest.fixture

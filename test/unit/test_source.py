@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from glancesync.config.settings import Settings
+from glancesync.model.region import RegionRef
 from glancesync.testing.memcloud import MemoryCloud
 from test.unit.test_apply import make_sync
 
 REGIONS = ("RegionTwo", "RegionThree", "other:OtherOne")
 
 
-def sync_all(cloud: MemoryCloud, spool: bool, **master: object) -> None:
+def sync_all(cloud: MemoryCloud, spool: bool, **master: Any) -> None:
     sync = make_sync(cloud, **master)
     if spool:
         with sync.spool() as directory:
@@ -53,7 +55,8 @@ def test_spool_cap_leaves_big_images_to_the_api(cloud: MemoryCloud) -> None:
     assert len(cloud.downloads) == 3
 
 
-def test_a_failed_upload_never_publishes_its_spool_copy(cloud: MemoryCloud) -> None:
+def test_a_region_that_spoils_its_copy_costs_no_second_master_read(cloud: MemoryCloud) -> None:
+    """The spool copy was checked against the master's hashes, not the region's upload."""
     cloud.add("RegionOne", "a", b"payload")
     cloud.corrupt_uploads.add("RegionTwo")
     sync = make_sync(cloud)
@@ -61,10 +64,22 @@ def test_a_failed_upload_never_publishes_its_spool_copy(cloud: MemoryCloud) -> N
         assert directory is not None
         first = sync.sync_region("RegionTwo")
         assert first is not None and first.failed
-        assert list(directory.iterdir()) == []
+        assert cloud.named("RegionTwo", "a") == []
         second = sync.sync_region("RegionThree")
         assert second is not None and not second.failed
-    assert len(cloud.downloads) == 2
+    assert len(cloud.downloads) == 1
+
+
+def test_master_bytes_unlike_its_checksum_are_never_spooled(cloud: MemoryCloud) -> None:
+    image = cloud.add("RegionOne", "a", b"payload")
+    cloud._bucket(RegionRef.parse("RegionOne"))[image.id].data = b"paylo4d"
+    sync = make_sync(cloud)
+    with sync.spool() as directory:
+        assert directory is not None
+        first = sync.sync_region("RegionTwo")
+        assert first is not None and first.failed
+        assert list(directory.iterdir()) == []
+        assert cloud.named("RegionTwo", "a") == []
 
 
 def test_images_dir_file_is_used_when_its_checksum_matches(

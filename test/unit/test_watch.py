@@ -7,6 +7,7 @@ report is checked against what the regions hold after the run.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from glancesync import cli
+from glancesync.model.storage import RegionOffer
 from glancesync.testing.memcloud import MemoryCloud
-from test.unit.test_cli import CONFIG
+from test.unit.conftest import CONFIG, run
 
 LAST = "glancesync_region_last_success_timestamp_seconds"
 
@@ -34,20 +35,18 @@ def prom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return metrics
 
 
-def run(cloud: MemoryCloud, *argv: str) -> int:
-    return cli.main(list(argv), facade_factory=lambda settings: cloud)
-
-
 def samples(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of the file: (name, sorted labels) -> value."""
-    found = {}
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for family in text_string_to_metric_families(path.read_text()):
         for sample in family.samples:
             found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return found
 
 
-def value(found: dict, name: str, **labels: str) -> float:
+def value(
+    found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
     return found[(name, tuple(sorted(labels.items())))]
 
 
@@ -213,6 +212,69 @@ def test_the_report_names_how_each_upload_travelled(
     assert value(samples(prom), "glancesync_region_uploaded_bytes", region="RegionTwo") == 0
 
 
+def test_in_a_fan_out_one_upload_streams_the_master_and_the_others_read_the_spool(
+    cloud: MemoryCloud, prom: Path, tmp_path: Path
+) -> None:
+    cloud.add("RegionOne", "a", b"a" * 5000)
+    report = tmp_path / "report.json"
+    argv = ["--config", "main.fan_out=2", "--report", str(report), "RegionTwo", "RegionThree"]
+    assert run(cloud, *argv) == 0
+    rows = [r["images"][0] for r in json.loads(report.read_text())["regions"]]
+    assert sorted(r["method"] for r in rows) == ["spool", "stream"]
+    assert [r["bytes"] for r in rows] == [5000, 5000]
+    assert cloud.downloads == [("RegionOne", "a")], "one read of the master for both"
+
+
+def _qcow2(tmp: Path) -> bytes:
+    """A real (small) qcow2 image, for qemu-img to convert."""
+    raw = tmp / "disk.raw"
+    with raw.open("wb") as out:
+        out.truncate(1 << 20)
+        out.write(b"glancesync" * 3000)
+    made = tmp / "disk.qcow2"
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw, made], check=True)
+    return made.read_bytes()
+
+
+def test_the_report_names_conversions_store_uploads_and_store_copies(
+    cloud: MemoryCloud, prom: Path, tmp_path: Path
+) -> None:
+    data = _qcow2(tmp_path)
+    cloud.add("RegionOne", "q", data, disk_format="qcow2")
+    cloud.converting.add("RegionTwo")
+    cloud.offers["RegionThree"] = RegionOffer(("copy-image",))
+    report = tmp_path / "report.json"
+    formats = "master.disk_format_regions=RegionTwo:raw, RegionThree:raw"
+    argv = ["--config", formats, "--report", str(report), "RegionTwo", "RegionThree"]
+    assert run(cloud, *argv) == 0
+    rows = {r["region"]: r["images"][0] for r in json.loads(report.read_text())["regions"]}
+    two, three = rows["RegionTwo"], rows["RegionThree"]
+    assert (two["method"], two["read"], two["bytes"]) == ("convert-region", "stream", len(data))
+    assert (three["method"], three["read"]) == ("convert-local", "spool")
+    assert three["bytes"] == cloud.one("RegionThree", "q").size != len(data), "converted bytes"
+    assert cloud.one("RegionThree", "q").disk_format == "raw"
+
+    cloud = MemoryCloud()
+    cloud.add("RegionOne", "s", b"s" * 700)
+    stores = ("glance-direct", "copy-image")
+    cloud.offers["RegionTwo"] = RegionOffer(stores, ("fs", "fs2"), None)
+    argv = ["--config", "master.stores=fs", "--report", str(report), "RegionTwo"]
+    assert run(cloud, *argv) == 0
+    (region,) = json.loads(report.read_text())["regions"]
+    (row,) = [r for r in region["images"] if r["image"] == "s"]
+    assert (row["method"], row["read"], row["bytes"]) == ("store", "stream", 700)
+    argv = ["--config", "master.stores=fs, fs2", "--report", str(report), "RegionTwo"]
+    assert run(cloud, *argv) == 0
+    (region,) = json.loads(report.read_text())["regions"]
+    (row,) = [r for r in region["images"] if r["image"] == "s"]
+    assert (row["action"], row["method"], row["read"], row["bytes"]) == (
+        "copy_stores (fs2)",
+        "copy-image",
+        "",
+        0,
+    )
+
+
 def test_report_usage_and_an_unwritable_report(
     cloud: MemoryCloud, prom: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -237,6 +299,7 @@ def test_report_usage_and_an_unwritable_report(
             "bytes": 0,
             "seconds": 0.0,
             "error": "",
+            "read": "",
             "mb_per_s": 0.0,
         }
     ]

@@ -17,6 +17,7 @@ from tools.devcloud.topology import (
     KEYSTONES,
     MASTER_REGION,
     STATE_FILE,
+    STORAGE_REGIONS,
     keystone,
 )
 
@@ -46,7 +47,11 @@ def write_client_files(lay):
             f"[{k.cloud}]\nuser = admin\npassword = {k.admin_password}\n"
             f"keystone_url = {lay.url(k.name)}\ntenant = admin\n"
         )
-        ignored = [r for r, _ in lay.image_endpoints(k.name, True) if r in FAULT_REGIONS]
+        ignored = [
+            r
+            for r, _ in lay.image_endpoints(k.name, True)
+            if r in (*FAULT_REGIONS, *STORAGE_REGIONS)
+        ]
         if ignored:  # the fault tests register them for a while: only tests naming them go there
             conf += f"ignore_regions = {', '.join(ignored)}\n"
     write(os.path.join(lay.state, "glancesync.conf"), conf)

@@ -11,7 +11,7 @@ import socket
 import subprocess
 
 
-def in_use(host, port):
+def in_use(host: str, port: int) -> bool:
     """True if something listens on host:port (a bind with SO_REUSEADDR fails only then)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -47,7 +47,7 @@ def _cmdline(pid):
     return text
 
 
-def holder(port):
+def holder(port: int) -> str | None:
     """A short description of the process listening on `port`, for an error message."""
     inodes = _listening_inodes(port)
     targets = {f"socket:[{i}]" for i in inodes}

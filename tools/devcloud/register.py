@@ -88,8 +88,31 @@ def register(lay, ks):
     user2 = ensure_user(USER2, USER2_PASSWORD, demo2)
     idn.assign_project_role_to_user(demo2, user2, roles["member"])
     endpoints = lay.image_endpoints(ks, faults=lay.faults_in_catalog)
-    set_endpoints(idn, image_service(idn), [(r, f"http://{lay.host}:{p}") for r, p in endpoints])
+    service = image_service(idn)
+    set_endpoints(idn, service, [(r, f"http://{lay.host}:{p}") for r, p in endpoints])
+    limited = [g.region for g in topology.GLANCES if g.limits and g.keystone == ks]
+    if limited:
+        reader = ensure(idn.find_role, idn.create_role, "reader", name="reader")
+        # oslo.limit reads the limits and finds Glance's endpoint with a system-scoped token
+        idn.put(f"/system/users/{glance_user.id}/roles/{reader.id}")
+        register_limits(idn, service, limited)
     print(f"{ks}: registration done")
+
+
+def register_limits(idn, service, regions):
+    """The registered limits of topology.LIMITS in each region (kept at those values)."""
+    for region in regions:
+        query = f"/registered_limits?service_id={service.id}&region_id={region}"
+        have = {r["resource_name"]: r for r in idn.get(query).json()["registered_limits"]}
+        for resource, value in topology.LIMITS.items():
+            old = have.get(resource)
+            if old is None:
+                body = {"service_id": service.id, "region_id": region}
+                body |= {"resource_name": resource, "default_limit": value}
+                idn.post("/registered_limits", json={"registered_limits": [body]})
+            elif old["default_limit"] != value:
+                patch = {"registered_limit": {"default_limit": value}}
+                idn.patch(f"/registered_limits/{old['id']}", json=patch)
 
 
 def fault_regions(lay, on):

@@ -178,6 +178,10 @@ def glance_conf(lay, name):
     quota = f"user_storage_quota = {g.quota}\n" if g.quota else ""
     if g.extra_store:
         backends, fs2 = "fs:file, fs2:file", f"[fs2]\nfilesystem_store_datadir = {d}/images2/\n"
+    extra = conversion_conf(lay) if g.converts else ""
+    if g.limits:
+        quota += "use_keystone_limits = True\n"
+        extra += limits_conf(ks, g.region)
     return f"""[DEFAULT]
 log_file = {d}/glance-api.log
 bind_host = {host}
@@ -217,6 +221,32 @@ allowed_hosts = [{host},localhost]
 allowed_ports = []
 [oslo_concurrency]
 lock_path = {d}/locks
+{extra}"""
+
+
+def conversion_conf(lay):
+    """Glance's image_conversion import plugin: every import comes out raw (qemu-img). The
+    plugin runs qemu-img under ``[wsgi] python_interpreter`` (by default the uWSGI binary)."""
+    return (
+        "[image_import_opts]\nimage_import_plugins = ['image_conversion']\n"
+        "[image_conversion]\noutput_format = raw\n"
+        f"[wsgi]\npython_interpreter = {venv_bin(lay, 'python')}\n"
+    )
+
+
+def limits_conf(ks, region):
+    """Unified limits: Glance reads the registered limits of its own endpoint in Keystone
+    (found by service type and region; register.py registers them)."""
+    return f"""[oslo_limit]
+auth_url = {ks}
+auth_type = password
+user_domain_name = Default
+username = {SERVICE_USER}
+password = {SERVICE_PASSWORD}
+system_scope = all
+endpoint_service_type = image
+endpoint_region_name = {region}
+endpoint_interface = public
 """
 
 

@@ -38,6 +38,10 @@ class Glance:
     keystone: str
     extra_store: bool = False  # a second file store, so copy-image can be tested
     quota: str = ""  # user_storage_quota, in Glance's units ("1MB")
+    #: The image_conversion import plugin: imports come out raw (needs qemu-img on the host).
+    converts: bool = False
+    #: Image quotas through Keystone unified limits (registered limits of LIMITS).
+    limits: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,11 +65,22 @@ GLANCES = (
     Glance("g3", "RegionThree", "ks1"),
     Glance("g4", "OtherOne", "ks2"),
     Glance("g5", "RegionQuota", "ks1", quota="1MB"),  # fault tests: a tiny storage quota
+    Glance("g6", "RegionConvert", "ks1", converts=True),  # imports converted to raw
+    Glance("g7", "RegionLimits", "ks1", limits=True),  # unified limits (LIMITS)
 )
 PROXIED = (Proxied("proxy", "RegionProxy", "ks1", "g3"),)
 #: Regions only the fault tests use: in no catalog unless test/fault registers them
 #: (``devcloud fault-regions on``), and in ignore_regions of the generated config.
 FAULT_REGIONS = ("RegionProxy", "RegionQuota")
+#: Regions that store differently (doc/manual.rst, "Regions that store differently"):
+#: in the catalog, but in ignore_regions of the generated config, so only the tests
+#: that name them sync there.
+STORAGE_REGIONS = ("RegionConvert", "RegionLimits")
+#: The registered limits of a ``limits`` Glance, per resource (sizes in MiB, Glance's unit).
+LIMITS = MappingProxyType(
+    {"image_size_total": 4, "image_stage_total": 4, "image_count_total": 20}
+    | {"image_count_uploading": 5}
+)
 MASTER_REGION = "RegionOne"
 
 SERVICE_USER, SERVICE_PASSWORD = "glance", "glancepass"
@@ -89,12 +104,14 @@ ACCOUNTS = MappingProxyType(
     }
 )
 
-#: Every server name, in the order of ``--base-port`` offsets.
-SERVER_NAMES = (*(k.name for k in KEYSTONES), *(g.name for g in GLANCES), "proxy")
+#: The servers of the first layouts, in the order of ``--base-port`` offsets...
+_FIRST = ("ks1", "ks2", "g1", "g2", "g3", "g4", "g5", "proxy")
+#: ...and every server name: later ones come after them, so an older cloud's ports stay.
+SERVER_NAMES = (*_FIRST, *(g.name for g in GLANCES if g.name not in _FIRST))
 #: The classic ports, used when neither --base-port nor a state.json says otherwise.
 DEFAULT_PORTS = MappingProxyType(
     {"ks1": 5000, "ks2": 5001, "g1": 9292, "g2": 9293, "g3": 9294, "g4": 9295}
-    | {"proxy": 9296, "g5": 9297}
+    | {"proxy": 9296, "g5": 9297, "g6": 9298, "g7": 9299}
 )
 
 
@@ -105,6 +122,16 @@ def ports_from(base: int | None) -> dict[str, int]:
     if not 1024 <= base <= 65535 - len(SERVER_NAMES):
         raise ValueError(f"base port {base} out of range 1024..{65535 - len(SERVER_NAMES)}")
     return {name: base + i for i, name in enumerate(SERVER_NAMES)}
+
+
+def _grown(ports: dict[str, int]) -> dict[str, int]:
+    """The ports of a cloud made before its layout grew: the new servers follow the
+    old ones' scheme (the classic ports, or base, base+1, ...)."""
+    if set(ports) == set(SERVER_NAMES):
+        return ports
+    classic = all(DEFAULT_PORTS[n] == p for n, p in ports.items())
+    scheme = dict(DEFAULT_PORTS) if classic else ports_from(ports["ks1"])
+    return {n: ports.get(n, scheme[n]) for n in SERVER_NAMES}
 
 
 def keystone(name: str) -> Keystone:
@@ -133,7 +160,7 @@ TARGET_REGIONS = MappingProxyType(
     {
         g.region: keystone(g.keystone).cloud
         for g in GLANCES
-        if g.region != MASTER_REGION and g.region not in FAULT_REGIONS
+        if g.region != MASTER_REGION and g.region not in (*FAULT_REGIONS, *STORAGE_REGIONS)
     }
 )
 #: Every region that holds data and that default runs see, master first.
@@ -216,10 +243,11 @@ def load(state: str | None = None) -> Layout:
     except (OSError, ValueError) as e:
         raise ValueError(f"{state}/{STATE_FILE}: unreadable ({e})") from e
     ports = doc.get("ports")
-    if not isinstance(ports, dict) or set(ports) != set(SERVER_NAMES):
+    if not isinstance(ports, dict) or not set(_FIRST) <= set(ports) <= set(SERVER_NAMES):
         raise ValueError(f"{state}/{STATE_FILE}: 'ports' must name {', '.join(SERVER_NAMES)}")
     if not all(isinstance(p, int) and 0 < p < 65536 for p in ports.values()):
         raise ValueError(f"{state}/{STATE_FILE}: every port must be an integer 1..65535")
+    ports = _grown(ports)
     return Layout(
         state,
         MappingProxyType(dict(ports)),
