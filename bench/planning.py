@@ -3,7 +3,10 @@
 Synthetic listings: a master of N images (an AMI triplet now and then, a few
 broken kernel references) and, per region, ~85% ok, 6% pending_metadata, 5%
 missing, 4% conflicts and 100 local images. The catalog is built once, then
-``plan_region`` runs per region, as a sync does.
+``plan_region`` runs per region, as a sync does: the fast planner and the
+reference one (bench/plan_reference.py, the rules as they were before the
+fast path) on the same listings, side by side in one run, and their plans
+are checked equal on the way.
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def synthetic_region(masters: list[Any], index: int, project: str) -> list[Any]:
 
 
 def run(n_images: int, n_regions: int, traced_regions: int) -> dict[str, Any]:
+    from bench.plan_reference import plan_region as reference_plan
     from glancesync.config.settings import Credentials, TargetSettings
     from glancesync.engine.plan import plan_region
     from glancesync.engine.selection import master_catalog, selected_images
@@ -112,17 +116,22 @@ def run(n_images: int, n_regions: int, traced_regions: int) -> dict[str, Any]:
     catalog = master_catalog(masters, project)
     catalog_seconds = time.perf_counter() - t0
     selected = selected_images(catalog, target)
-    plan_seconds = []
+    plan_seconds: list[float] = []
+    reference_seconds: list[float] = []
     statuses: Counter[str] = Counter()
     for index in range(n_regions):
         images = synthetic_region(masters, index, project)
+        ref = RegionRef("master", f"Region{index:02d}")
         t0 = time.perf_counter()
-        plan = plan_region(
-            RegionRef("master", f"Region{index:02d}"), catalog, selected, images, target, project
-        )
+        plan = plan_region(ref, catalog, selected, images, target, project)
         plan_seconds.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        expected = reference_plan(ref, catalog, selected, images, target, project)
+        reference_seconds.append(time.perf_counter() - t0)
+        if plan != expected:
+            raise AssertionError(f"the fast plan of {ref.name} differs from the reference plan")
         statuses.update(str(e.status) for e in plan.entries)
-        del plan, images
+        del plan, expected, images
 
     # memory, on a few regions (tracemalloc slows everything down several times)
     del catalog, masters
@@ -149,6 +158,9 @@ def run(n_images: int, n_regions: int, traced_regions: int) -> dict[str, Any]:
         "regions": n_regions,
         "catalog_seconds": catalog_seconds,
         "plan_seconds_total": sum(plan_seconds),
+        "reference_seconds_total": sum(reference_seconds),
+        "reference_ms_per_region_median": statistics.median(reference_seconds) * 1000,
+        "speedup": sum(reference_seconds) / sum(plan_seconds),
         "plan_ms_per_region_median": statistics.median(plan_seconds) * 1000,
         "plan_ms_per_region_max": max(plan_seconds) * 1000,
         "statuses_all_regions": dict(statuses),

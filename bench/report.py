@@ -182,8 +182,17 @@ def report(results: dict[str, Any]) -> str:
                     ["master_catalog (once)", f"{d['catalog_seconds'] * 1000:.0f} ms"],
                     ["plan_region, all regions", f"{d['plan_seconds_total']:.2f} s"],
                     [
+                        "reference planner, all regions (same listings)",
+                        f"{d['reference_seconds_total']:.2f} s",
+                    ],
+                    ["speed-up over the reference", f"{d['speedup']:.1f}x"],
+                    [
                         "plan_region, per region (median)",
                         f"{d['plan_ms_per_region_median']:.0f} ms",
+                    ],
+                    [
+                        "reference planner, per region (median)",
+                        f"{d['reference_ms_per_region_median']:.0f} ms",
                     ],
                     ["plan_region, per region (max)", f"{d['plan_ms_per_region_max']:.0f} ms"],
                     [

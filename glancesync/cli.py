@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import NoReturn
@@ -23,6 +24,7 @@ from glancesync.cloud.protocol import Facade
 from glancesync.config.loader import load_settings
 from glancesync.config.settings import Settings
 from glancesync.console import setup_logging
+from glancesync.figures import region_figures
 from glancesync.model.errors import ConfigError, GlanceSyncError, RegionError, UsageError
 from glancesync.model.region import RegionRef
 from glancesync.model.text import printable_name
@@ -36,6 +38,7 @@ from glancesync.runner.regions import (
     run_sequential,
     run_threads,
 )
+from glancesync.watch import run_mode, write_figures
 
 LOG = logging.getLogger("glancesync")
 
@@ -154,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         "text for --dry-run)",
     )
     parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="write a JSON report of what the run did, per region and image, to FILE "
+        "(a sync, --dry-run or --show-status)",
+    )
+    parser.add_argument(
         "--config",
         nargs="*",
         default=None,
@@ -201,6 +210,8 @@ def main(argv: Sequence[str] | None = None, facade_factory: FacadeFactory | None
     """Run the command; return its exit code."""
     args = build_parser().parse_args(argv)
     regions, overrides = _split_arguments(args)
+    if args.report is not None and (args.show_regions or args.make_backup is not None):
+        return _usage("--report goes with a sync, --dry-run or --show-status")
     if args.bwlimit is not None:
         overrides.append(f"main.bwlimit={args.bwlimit}")
     if args.format and not (args.show_status or args.dry_run):
@@ -267,6 +278,21 @@ def _run(
         return _make_backups(sync, regions, args.make_backup) or (
             Exit.FAILED if failures else Exit.OK
         )
+    started = time.time()
+    code, reports = _run_regions_locked(sync, settings, regions, args)
+    reports = failures + reports
+    if code is None:
+        _print_reports(reports, args)
+        code = Exit.FAILED if any(r.failed for r in reports) else Exit.OK
+    if not write_figures(settings, args, reports, code, started):
+        code = code or Exit.FAILED
+    return code
+
+
+def _run_regions_locked(
+    sync: GlanceSync, settings: Settings, regions: list[RegionRef], args: argparse.Namespace
+) -> tuple[int | None, list[RegionReport]]:
+    """The regions' reports; an exit code too when the run stopped before them."""
     report_only = args.show_status or args.dry_run
     lock_path = settings.lock_file or default_lock_path()
     try:
@@ -275,14 +301,13 @@ def _run(
                 sync.prepare(regions)  # once, before any child process forks
             except RegionError as error:
                 LOG.error("cannot read the master: %s; no region touched", error)
-                return Exit.FAILED
+                why = f"cannot read the master: {error.detail}"
+                return Exit.FAILED, [RegionReport(r.full, True, error=why) for r in regions]
             with sync.spool() if len(regions) > 1 and not report_only else nullcontext():
-                reports = _run_regions(sync, settings, regions, args)
+                return None, _run_regions(sync, settings, regions, args)
     except LockBusy as error:
         sys.stderr.write(f"glancesync: {error}\n")
-        return Exit.LOCKED
-    _print_reports(failures + reports, args)
-    return Exit.FAILED if any(r.failed for r in failures + reports) else Exit.OK
+        return Exit.LOCKED, []
 
 
 def _run_regions(
@@ -308,19 +333,22 @@ def _run_regions(
 def _region_work(sync: GlanceSync, args: argparse.Namespace) -> Callable[[RegionRef], RegionReport]:
     """The region pipeline of :class:`GlanceSync`, turned into a picklable report."""
     report_only = bool(args.show_status or args.dry_run)
+    mode = run_mode(args)
 
     def work(region: RegionRef) -> RegionReport:
+        started = time.monotonic()
         run = sync.run_region(region, write=not report_only, adopt=args.adopt)
+        figures = region_figures(run, mode, time.monotonic() - started)
         if run.error is not None:
             LOG.error("%s", run.error)
-            return RegionReport(region.full, True, error=run.error.detail)
+            return RegionReport(region.full, True, error=run.error.detail, figures=figures)
         assert run.plan is not None
         if run.result is None:
             rows = tuple(plan_rows(run.plan, with_action=bool(args.dry_run)))
             text = dry_run_text(run.plan) if args.dry_run else ""
-            return RegionReport(region.full, False, rows=rows, text=text)
+            return RegionReport(region.full, False, rows=rows, text=text, figures=figures)
         line = summary_line(run.result)
-        return RegionReport(region.full, run.result.failed, text=line + "\n")
+        return RegionReport(region.full, run.result.failed, text=line + "\n", figures=figures)
 
     return work
 

@@ -108,6 +108,14 @@ def path(entry: Entry) -> str:
     return os.path.expanduser(entry.value.strip())
 
 
+def prom_path(entry: Entry) -> str:
+    """A path the node exporter's textfile collector reads: it must end in ``.prom``."""
+    value = path(entry)
+    if not value.endswith(".prom") or value.endswith("/.prom"):
+        raise fail(entry, f"{value!r} must be a file name ending in .prom")
+    return value
+
+
 def names(entry: Entry) -> tuple[str, ...]:
     """A list, in its order."""
     return tuple(as_list(entry))
@@ -238,6 +246,9 @@ KEYS: tuple[Key, ...] = (
     Key("cache_size_mb", _M, "whole number", 20_000, count(0), "The most the spool may hold."),
     Key("max_uploads_per_region", _M, "whole number", 1, count(1),
         "How many uploads run at once inside one region (in threads)."),
+    Key("metrics_file", _M, "path", None, prom_path,
+        "Where every run writes its figures in Prometheus text format, for the node "
+        "exporter's textfile collector."),
     Key("fan_out", _M, "whole number", 1, count(1, MAX_CHILDREN_LIMIT),
         "How many regions a sync without ``--parallel`` works on at once, in threads of "
         "one process, sharing each read of the master."),

@@ -120,6 +120,8 @@ class Settings:
     cache_size_mb: int = default("cache_size_mb")
     #: Uploads run at once inside one region.
     max_uploads_per_region: int = default("max_uploads_per_region")
+    #: The Prometheus textfile every run rewrites (None: none).
+    metrics_file: str | None = default("metrics_file")
     #: Regions synced at once in threads of one process (no ``--parallel``).
     fan_out: int = default("fan_out")
     #: MB/s read from the master and sent to each region; 0: no cap.

@@ -53,6 +53,40 @@ class Outcome:
     step: str
     ok: bool
     message: str = ""
+    #: How the step made the region's copy: an upload's bytes went
+    #: ``stream``, ``spool`` or ``images_dir`` (where glancesync read them,
+    #: sent as they are), ``glance-download`` (the region pulled them),
+    #: ``convert-region`` (staged, the region converted on import),
+    #: ``convert-local`` (converted here, the converted bytes sent) or
+    #: ``store`` (into named stores); ``copy-image`` for a ``copy_stores``
+    #: step (the region copies, nothing is sent); empty for other steps.
+    method: str = ""
+    #: Bytes this step sent to the region.
+    bytes: int = 0
+    #: Wall time of the step.
+    seconds: float = 0.0
+    #: Where glancesync read the master's bytes (``stream``, ``spool`` or
+    #: ``images_dir``); empty when none passed through it.
+    read: str = ""
+
+
+#: The region pulled the master's bytes itself (:func:`_server_side_copy`).
+GLANCE_DOWNLOAD = "glance-download"
+#: The region copied an image it holds into more stores.
+COPY_IMAGE = "copy-image"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What a step that makes a copy reports about it (see :class:`Outcome`)."""
+
+    method: str
+    bytes: int
+    read: str = ""
+
+
+#: One step of the plan; a step that makes a copy says how.
+Step = Callable[[], "Transfer | None"]
 
 
 @dataclass(frozen=True)
@@ -92,13 +126,21 @@ class _Run:
     #: Uploads may run in threads (max_uploads_per_region).
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, image: str, step: str, error: ImageError | None = None) -> None:
+    def record(
+        self,
+        image: str,
+        step: str,
+        error: ImageError | None = None,
+        transfer: Transfer | None = None,
+        seconds: float = 0.0,
+    ) -> None:
+        made = transfer or Transfer("", 0)
         if error is None:
             LOG.info("[%s] %s %s: done", self.region.full, step, image)
-            outcome = Outcome(image, step, True)
+            outcome = Outcome(image, step, True, "", made.method, made.bytes, seconds, made.read)
         else:
             LOG.error("[%s] %s %s failed: %s", self.region.full, step, image, error.detail)
-            outcome = Outcome(image, step, False, error.detail)
+            outcome = Outcome(image, step, False, error.detail, "", 0, seconds)
         with self.lock:
             self.outcomes.append(outcome)
 
@@ -154,9 +196,7 @@ def apply_plan(
     )
 
 
-def _run_uploads(
-    run: _Run, uploads: Sequence[tuple[PlannedImage, Callable[[], None]]], max_uploads: int
-) -> None:
+def _run_uploads(run: _Run, uploads: Sequence[tuple[PlannedImage, Step]], max_uploads: int) -> None:
     """Uploads in plan order, ``max_uploads`` at a time; a region error stops them all."""
     if max_uploads <= 1:
         for entry, work in uploads:
@@ -172,18 +212,19 @@ def _run_uploads(
             raise
 
 
-def _guarded(run: _Run, entry: PlannedImage, step: str, work: Callable[[], None]) -> None:
+def _guarded(run: _Run, entry: PlannedImage, step: str, work: Step) -> None:
     _guarded_named(run, entry.master.name, step, work)
 
 
-def _guarded_named(run: _Run, name: str, step: str, work: Callable[[], None]) -> None:
-    """Run one step; an image error is recorded and the run goes on."""
+def _guarded_named(run: _Run, name: str, step: str, work: Step) -> None:
+    """Run one step, timed; an image error is recorded and the run goes on."""
+    started = time.monotonic()
     try:
-        work()
+        transfer = work()
     except ImageError as error:
-        run.record(name, step, error)
+        run.record(name, step, error, seconds=time.monotonic() - started)
     else:
-        run.record(name, step)
+        run.record(name, step, transfer=transfer, seconds=time.monotonic() - started)
 
 
 def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
@@ -191,14 +232,15 @@ def _update(facade: Facade, run: _Run, entry: PlannedImage) -> None:
     facade.update_image(run.region, entry.region_image.id, entry.change)
 
 
-def _copy_stores(facade: Facade, run: _Run, entry: PlannedImage) -> None:
+def _copy_stores(facade: Facade, run: _Run, entry: PlannedImage) -> Transfer:
     """Add the stores a right-bytes copy lacks (copy-image: the region copies, nothing sent)."""
     assert entry.region_image is not None
     deadline = import_deadline(entry.region_image.size)
     facade.import_image(run.region, entry.region_image.id, "copy-image", entry.stores, deadline)
+    return Transfer(COPY_IMAGE, 0)
 
 
-def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage) -> None:
+def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage) -> Transfer:
     """Create, fill and verify the new image; only then retire the old one.
 
     The record is created unprotected, whatever the master says: Glance
@@ -215,6 +257,7 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     unprotected = replace(spec, protected=False)
     record: Image | None = None
     sent = 0
+    method, read = GLANCE_DOWNLOAD, ""
     if entry.conversion is not None or entry.stores:
         placed = place(
             facade,
@@ -226,7 +269,8 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
             lambda image: _discard(facade, run, image, entry.master.name),
             run.memory,
         )
-        record, sent = placed.image, placed.sent
+        record, sent, method = placed.image, placed.sent, placed.method
+        read = source.origin(entry.master)
     elif run.transfer == "glance-download":
         record = _server_side_copy(facade, source, run, entry, unprotected)
     if record is None:
@@ -237,6 +281,7 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
                     sent = copy_image_data(
                         facade, source, entry.master, region, record.id, run.memory.limiter
                     )
+                    method = read = source.origin(entry.master)
                 except Exception as error:
                     # whatever failed, the unfinished record must not stay
                     _discard(facade, run, record, entry.master.name)
@@ -249,14 +294,13 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
         after = MetadataChange(protected=True if spec.protected else None, add_members=spec.members)
         facade.update_image(region, record.id, after)
     run.uploaded_one(entry.master.name, record.id, sent)
-    if old is None:
-        return
-    if entry.action is Action.RENAME_AND_UPLOAD:
+    if entry.action is Action.RENAME_AND_UPLOAD and old is not None:
         facade.update_image(region, old.id, entry.change)
-    elif entry.action is Action.REPLACE:
+    elif entry.action is Action.REPLACE and old is not None:
         if not entry.change.is_empty():
             facade.update_image(region, old.id, entry.change)
         facade.delete_image(region, old.id)
+    return Transfer(method, sent, read)
 
 
 def _server_side_copy(

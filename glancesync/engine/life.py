@@ -8,7 +8,7 @@ existed (doc/manual.rst, "An image's life").
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 
 from glancesync.config.settings import TargetSettings
@@ -48,8 +48,8 @@ class Renamed:
 def follow_renames(
     selected: Sequence[Image],
     by_name: Mapping[str, Sequence[Image]],
-    present: Sequence[Image],
     project_id: str | None,
+    names: Set[str] | None = None,
 ) -> dict[str, Renamed]:
     """Selected master images whose copy is found under an old name, by name.
 
@@ -57,15 +57,22 @@ def follow_renames(
     rules apply to that name as to any other. A copy qualifies when it is
     ours, its provenance names the master image, it holds the master's
     bytes, and its name is not that of another selected master image.
+    *names* are the names of every selected image when *selected* holds
+    only some of them (the planner passes those the region lacks).
     """
     wanted = {image.id: image for image in selected if not by_name.get(image.name)}
     if not wanted:
         return {}
-    names = {image.name for image in selected}
+    if names is None:
+        names = {image.name for image in selected}
+    others = [
+        copy
+        for name in by_name.keys() - names
+        for copy in by_name[name]
+        if project_id is None or copy.owner == project_id
+    ]
     found: dict[str, Renamed] = {}
-    for copy in sorted(present, key=lambda i: (i.created_at, i.id)):
-        if copy.name in names or (project_id is not None and copy.owner != project_id):
-            continue
+    for copy in sorted(others, key=lambda i: (i.created_at, i.id)):
         origin = provenance_of(copy)
         master = wanted.get(origin.source_id) if origin is not None else None
         if master is not None and master.name not in found and copy.same_content(master):

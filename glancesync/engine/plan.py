@@ -7,19 +7,29 @@ the work glancesync does can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import gc
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
+from typing import cast
 
 from glancesync.config.settings import TargetSettings
-from glancesync.engine.life import adoption_plan, follow_renames, kept_master_ids
+from glancesync.engine.ami import resolve_ami
+from glancesync.engine.life import adoption_plan, follow_renames
+from glancesync.engine.prepared import (
+    MasterFacts,
+    TargetView,
+    in_sync,
+    prepared,
+    quick_in_sync,
+)
 from glancesync.engine.records import (
     format_warnings,
     metadata_change,
     new_image_for,
     rename_change,
 )
-from glancesync.engine.retire import plan_retirements
+from glancesync.engine.retire import RetireMode, RetirePlan, plan_retirements
 from glancesync.engine.selection import OBSOLETE_SUFFIX, MasterCatalog
 from glancesync.engine.sharing import MemberLists, member_change, wanted_members
 from glancesync.engine.steps import (
@@ -28,10 +38,19 @@ from glancesync.engine.steps import (
     PlannedImage,
     RegionPlan,
     Status,
+    settled,
 )
-from glancesync.engine.storage import Need, Storage, holds, preflight, storage_for, upload_need
+from glancesync.engine.storage import (
+    Conversion,
+    Need,
+    Storage,
+    holds,
+    preflight,
+    storage_for,
+    upload_need,
+)
 from glancesync.model.changes import MetadataChange
-from glancesync.model.image import AMI_KEYS, Image
+from glancesync.model.image import Image
 from glancesync.model.provenance import provenance_of
 from glancesync.model.region import RegionRef
 from glancesync.model.storage import RegionOffer
@@ -46,6 +65,8 @@ NO_MEMBERS = MemberLists()
 NO_STORAGE_RULES = Storage()
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
+#: A place in the entry list, filled once renames are known.
+NOTHING_YET = cast(PlannedImage, None)
 
 
 def plan_region(
@@ -75,10 +96,55 @@ def plan_region(
     "An image's life"). ``offer`` is what the region offers (import methods,
     stores, quotas), read before a plan that writes: conversions are planned
     from it, and a plan the region cannot take is ``blocked``.
+
+    The cyclic garbage collector is paused meanwhile: a plan is tens of
+    thousands of acyclic frozen values, and the collector's passes over the
+    whole heap, triggered by their allocation, would find nothing to free
+    (bench/planning.py measures the difference).
     """
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _plan_region(
+            region,
+            catalog,
+            selected,
+            region_images,
+            target,
+            project_id,
+            members=members,
+            now=now,
+            selection_failed=selection_failed,
+            adopt=adopt,
+            offer=offer,
+        )
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _plan_region(
+    region: RegionRef,
+    catalog: MasterCatalog,
+    selected: Sequence[Image],
+    region_images: Sequence[Image],
+    target: TargetSettings,
+    project_id: str | None,
+    *,
+    members: MemberLists = NO_MEMBERS,
+    now: datetime | None = None,
+    selection_failed: bool = False,
+    adopt: bool = False,
+    offer: RegionOffer | None = None,
+) -> RegionPlan:
+    """:func:`plan_region`, the collector paused."""
     storage = storage_for(target, region.name)
-    mine = [i for i in region_images if project_id is None or i.owner == project_id]
-    visible = mine if target.only_tenant_images else list(region_images)
+    mine = (
+        list(region_images)
+        if project_id is None
+        else [i for i in region_images if i.owner == project_id]
+    )
+    visible = mine if target.only_tenant_images else region_images
     leftovers = _by_name(i for i in mine if i.status in LEFTOVER_STATES)
     present = [i for i in visible if i.status in PRESENT_STATES]
 
@@ -87,42 +153,91 @@ def plan_region(
         obsolete = _plan_obsolete(catalog, present, project_id, target)
         consumed = {entry.region_image.id for entry in obsolete if entry.region_image}
         present = [i for i in present if i.id not in consumed]
+    view = prepared(catalog, selected, target)
     by_name = _by_name(present)
-    renamed = follow_renames(selected, by_name, present, project_id)
 
-    base = {
-        image.name: renamed[image.name].planned(members, target)
-        if image.name in renamed
-        else _plan_content(
-            image, by_name.get(image.name, ()), target, project_id, members, storage, offer
+    # Most images are in sync: a cheap check settles them (prepared.in_sync);
+    # every other image takes the full rules below.
+    entries: list[PlannedImage] = []
+    slow: list[int] = []
+    missing: list[int] = []
+    conversions = _conversions(view, storage, offer)
+    stores = storage.stores
+    append, listed = entries.append, by_name.get
+    for index, (image, facts) in enumerate(view.pairs):
+        candidates = listed(image.name)
+        if candidates is None:
+            missing.append(index)
+            append(NOTHING_YET)
+            continue
+        conversion = conversions[index] if conversions else None
+        if len(candidates) == 1:
+            copy = candidates[0]
+            if (
+                (project_id is None or copy.owner == project_id)
+                and _in_sync(image, facts, copy, conversion)
+                and not (stores and storage.missing_stores(copy))
+            ):
+                append(settled(image, copy, conversion))
+                continue
+        slow.append(index)
+        append(
+            _plan_content(
+                image, candidates, target, project_id, members, view, facts, storage, conversion
+            )
         )
-        for image in selected
-    }
-    entries = []
-    for image in selected:
-        entry = _plan_ami(base[image.name], catalog, base, by_name, project_id)
-        if entry.action.uploads:
-            entry = replace(entry, leftovers=tuple(leftovers.get(image.name, ())))
-        entries.append(entry)
+    if missing:
+        lacking = [selected[index] for index in missing]
+        renamed = follow_renames(lacking, by_name, project_id, names=view.name_set)
+        for index, image in zip(missing, lacking, strict=True):
+            entries[index] = (
+                renamed[image.name].planned(members, target)
+                if image.name in renamed
+                else _plan_content(
+                    image,
+                    (),
+                    target,
+                    project_id,
+                    members,
+                    view,
+                    view.facts[index],
+                    storage,
+                    conversions[index] if conversions else None,
+                )
+            )
+        slow = sorted(slow + missing)
+    base = (
+        dict(zip(view.names, entries, strict=True)) if any(view.facts[i].ami for i in slow) else {}
+    )
+    for index in slow:
+        image = selected[index]
+        entry = entries[index]
+        if view.facts[index].ami:
+            entry = resolve_ami(entry, catalog, base, by_name, project_id)
+        if entry.action.uploads and image.name in leftovers:
+            entry = replace(entry, leftovers=tuple(leftovers[image.name]))
+        entries[index] = entry
     if adopt:
         return adoption_plan(region, entries, project_id, catalog.warnings)
-    claimed = {e.region_image.id for e in (*entries, *obsolete) if e.region_image is not None}
-    # A region NAME_obsolete holding the bytes of the master's NAME_obsolete is not gone.
-    obsolete_by_name = {i.name: i for i in catalog.obsolete}
-    claimed |= {
-        i.id
-        for i in present
-        if i.name in obsolete_by_name and i.same_content(obsolete_by_name[i.name])
-    }
-    retiring = plan_retirements(
-        (i for i in present if i.id not in claimed),
-        master_region=catalog.region,
-        kept_ids=kept_master_ids(catalog, selected),
-        trustworthy=_distrust(catalog, target, selection_failed),
-        target=target,
-        project_id=project_id,
-        now=now or datetime.now(timezone.utc),
-    )
+    retiring = RetirePlan()
+    if RetireMode(target.retire) is not RetireMode.KEEP:
+        claimed = {e.region_image.id for e in (*entries, *obsolete) if e.region_image is not None}
+        # A region NAME_obsolete holding the bytes of the master's NAME_obsolete is not gone.
+        obsolete_by_name = view.obsolete_by_name
+        claimed |= {
+            i.id
+            for i in present
+            if i.name in obsolete_by_name and i.same_content(obsolete_by_name[i.name])
+        }
+        retiring = plan_retirements(
+            (i for i in present if i.id not in claimed),
+            master_region=catalog.region,
+            kept_ids=view.kept_ids,
+            trustworthy=_distrust(catalog, target, selection_failed),
+            target=target,
+            project_id=project_id,
+            now=now or datetime.now(timezone.utc),
+        )
     return RegionPlan(
         region=region,
         entries=tuple(entries),
@@ -132,6 +247,30 @@ def plan_region(
         retire_blocked=retiring.blocked,
         blocked=_preflight(region, storage, entries, offer),
     )
+
+
+def _conversions(
+    view: TargetView, storage: Storage, offer: RegionOffer | None
+) -> tuple[Conversion | None, ...]:
+    """Each selected image's conversion in this region; () when the region wants none."""
+    if storage.disk_format is None:
+        return ()
+    return tuple(storage.conversion(image, offer) for image in view.selected)
+
+
+def _in_sync(image: Image, facts: MasterFacts, copy: Image, conversion: Conversion | None) -> bool:
+    """Whether this own copy, the only one of its name, needs nothing (but maybe stores).
+
+    Without conversion the copy holds the master's bytes; with one it holds
+    them converted, by its provenance (:func:`~glancesync.engine.storage.holds`),
+    and its format differs from the master's by design, so formats are not
+    compared (no format warning is given then either).
+    """
+    if conversion is None:
+        return quick_in_sync(facts, copy) or (
+            copy.same_content(image) and in_sync(image, facts, copy)
+        )
+    return holds(copy, image, conversion) and in_sync(image, facts, copy, formats=False)
 
 
 def _preflight(
@@ -158,10 +297,21 @@ def _distrust(catalog: MasterCatalog, target: TargetSettings, selection_failed: 
     return None
 
 
-def _by_name(images: Iterable[Image]) -> dict[str, list[Image]]:
-    result: dict[str, list[Image]] = {}
-    for image in sorted(images, key=lambda i: (i.created_at, i.id)):
-        result.setdefault(image.name, []).append(image)
+def _by_name(images: Iterable[Image]) -> dict[str, Sequence[Image]]:
+    """Images by name, each name's oldest first (then by id).
+
+    Most names are held by one image: those are grouped at C speed, and
+    only a listing with repeated names is grouped again image by image.
+    """
+    listed = list(images)
+    result: dict[str, Sequence[Image]] = {image.name: (image,) for image in listed}
+    if len(result) < len(listed):
+        groups: dict[str, list[Image]] = {}
+        for image in listed:
+            groups.setdefault(image.name, []).append(image)
+        for name, same in groups.items():
+            if len(same) > 1:
+                result[name] = sorted(same, key=lambda i: (i.created_at, i.id))
     return result
 
 
@@ -171,37 +321,46 @@ def _plan_content(
     target: TargetSettings,
     project_id: str | None,
     members: MemberLists,
+    view: TargetView,
+    facts: MasterFacts,
     storage: Storage = NO_STORAGE_RULES,
-    offer: RegionOffer | None = None,
+    conversion: Conversion | None = None,
 ) -> PlannedImage:
-    """Status from the image's own content, before AMI references are looked at."""
-    conversion = storage.conversion(master, offer)
+    """Status from the image's own content, before AMI references are looked at.
+
+    *conversion* is ``storage.conversion(master, offer)``, made by the caller.
+    """
+    if not candidates and master.visibility != "shared":
+        return view.upload_entry(master, conversion, storage.stores)
     if not candidates:
-        shared_with, warnings = wanted_members(master, members, target)
+        shared_with, notes = wanted_members(master, members, target)
         return PlannedImage(
             master,
             Status.PENDING_UPLOAD,
             Action.UPLOAD,
             new_image=new_image_for(master, target, shared_with, conversion),
-            warnings=warnings,
+            warnings=notes,
             conversion=conversion,
             stores=storage.stores,
         )
     matching = [c for c in candidates if holds(c, master, conversion)]
     # Prefer our own copy when several hold the right bytes.
-    matching.sort(key=lambda c: c.owner != project_id)
+    if len(matching) > 1:
+        matching.sort(key=lambda c: c.owner != project_id)
     chosen = matching[0] if matching else _prefer_own(candidates, project_id)
-    warnings = tuple(
-        f"region has another image named {master.name!r} ({other.id}); it is left alone"
-        for other in candidates
-        if other.id != chosen.id
-    )
+    warnings: tuple[str, ...] = ()
+    if len(candidates) > 1:
+        warnings = tuple(
+            f"region has another image named {master.name!r} ({other.id}); it is left alone"
+            for other in candidates
+            if other.id != chosen.id
+        )
     foreign = project_id is not None and chosen.owner != project_id
     if matching:
         change = NO_CHANGE
         if not foreign:
             sharing = member_change(master, chosen, provenance_of(chosen), members, target)
-            change = metadata_change(master, chosen, target, sharing)
+            change = metadata_change(master, chosen, target, sharing, facts.wanted)
             warnings += sharing.warnings
             if conversion is None:
                 warnings += format_warnings(master, chosen)
@@ -304,89 +463,6 @@ def _plan_conflict(
     )
 
 
-def _plan_ami(
-    entry: PlannedImage,
-    catalog: MasterCatalog,
-    base: Mapping[str, PlannedImage],
-    by_name: Mapping[str, Sequence[Image]],
-    project_id: str | None,
-) -> PlannedImage:
-    """Resolve kernel_id and ramdisk_id to this region's UUIDs.
-
-    An image's own checksum conflict has the last word; only an image whose
-    content is fine (missing, or present with the right bytes) gets
-    ``pending_ami`` or ``error_ami``. Only real region UUIDs are ever written,
-    and never into another project's image (doc/design.rst, "Other projects'
-    images are never modified").
-    """
-    refs = {key: entry.master.properties[key] for key in AMI_KEYS if key in entry.master.properties}
-    if not refs or entry.status in (Status.ERROR_CHECKSUM, Status.OK_STALLED_CHECKSUM):
-        return entry
-    region_image = entry.region_image
-    if region_image and project_id is not None and region_image.owner != project_id:
-        return entry
-    resolved: dict[str, str] = {}
-    awaits: dict[str, str] = {}
-    problems: list[str] = []
-    for key, master_id in refs.items():
-        ref = catalog.by_id.get(str(master_id))
-        if ref is None:
-            problems.append(f"{key} {master_id} is not an image of the master")
-            continue
-        dependency = base.get(ref.name)
-        if dependency is not None:
-            if dependency.status.is_error:
-                problems.append(f"{key} image {ref.name!r} is in {dependency.status}")
-            elif dependency.action.uploads:
-                awaits[key] = ref.name
-            elif dependency.region_image is not None:
-                resolved[key] = dependency.region_image.id
-            continue
-        copies = [i for i in by_name.get(ref.name, ()) if i.same_content(ref)]
-        if copies:
-            resolved[key] = copies[0].id
-        else:
-            problems.append(f"{key} image {ref.name!r} is not selected for sync")
-
-    own_content_fine = entry.status in (
-        Status.OK,
-        Status.PENDING_METADATA,
-        Status.PENDING_UPLOAD,
-    )
-    if entry.new_image is not None:
-        new_image = replace(
-            entry.new_image, properties=frozen({**entry.new_image.properties, **resolved})
-        )
-        entry = replace(entry, new_image=new_image, awaits=frozen(awaits))
-    if problems and own_content_fine:
-        warning = f"image {entry.master.name!r}: " + "; ".join(problems)
-        return replace(
-            entry,
-            status=Status.ERROR_AMI,
-            action=Action.NONE,
-            change=NO_CHANGE,
-            new_image=None,
-            awaits=frozen({}),
-            warnings=(*entry.warnings, warning),
-        )
-    if entry.region_image is not None and entry.status in (Status.OK, Status.PENDING_METADATA):
-        current = entry.region_image.properties
-        fixes = {k: v for k, v in resolved.items() if current.get(k) != v}
-        change = entry.change
-        if fixes:
-            change = replace(change, set_properties=frozen({**change.set_properties, **fixes}))
-        entry = replace(
-            entry,
-            change=change,
-            awaits=frozen(awaits),
-            status=Status.PENDING_METADATA if not change.is_empty() else entry.status,
-            action=Action.UPDATE_METADATA if not change.is_empty() else entry.action,
-        )
-    if awaits and own_content_fine:
-        entry = replace(entry, status=Status.PENDING_AMI)
-    return entry
-
-
 def _plan_obsolete(
     catalog: MasterCatalog,
     present: Sequence[Image],
@@ -401,6 +477,8 @@ def _plan_obsolete(
     copy of the master's live ``NAME`` (same bytes) stays: renaming it would
     make every run upload it again and rename it again.
     """
+    if not catalog.obsolete:
+        return []
     live = {image.name: image for image in catalog.images}
     own = [i for i in present if project_id is None or i.owner == project_id]
     entries = []

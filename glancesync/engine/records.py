@@ -8,10 +8,11 @@ travel", "Removing properties", "Renamed images").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from glancesync.config.settings import TargetSettings
-from glancesync.engine.sharing import MemberChange
+from glancesync.engine.sharing import NO_MEMBER_CHANGE, MemberChange
 from glancesync.engine.storage import Conversion
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import AMI_KEYS, Image
@@ -83,6 +84,7 @@ def metadata_change(
     region_image: Image,
     target: TargetSettings,
     members: MemberChange | None = None,
+    wanted: Mapping[str, Any] | None = None,
 ) -> MetadataChange:
     """What makes a same-content region image match the master.
 
@@ -93,8 +95,10 @@ def metadata_change(
     upload (doc/design.rst, "Which properties travel", "Hidden images").
     A copy with provenance has it kept naming this master image and its
     bytes; a copy without provenance is given none here (``--adopt`` does).
+    *wanted* is :func:`copied_properties` when the caller has it already.
     """
-    wanted = copied_properties(master, target)
+    if wanted is None:
+        wanted = copied_properties(master, target)
     current = region_image.properties
     set_properties = {k: v for k, v in wanted.items() if current.get(k) != v}
     removed: tuple[str, ...] = ()
@@ -107,7 +111,7 @@ def metadata_change(
     if found is not None:
         fresh = stamp(master, master.region)
         set_properties.update({k: v for k, v in fresh.items() if region_image.raw.get(k) != v})
-    members = members or MemberChange()
+    members = members or NO_MEMBER_CHANGE
     if members.record is not None:
         set_properties[MEMBERS] = members_value(members.record)
 
@@ -115,7 +119,7 @@ def metadata_change(
         visibility=master.visibility if region_image.visibility != master.visibility else None,
         min_ram=master.min_ram if region_image.min_ram != master.min_ram else None,
         min_disk=master.min_disk if region_image.min_disk != master.min_disk else None,
-        tags=master.tags if sorted(region_image.tags) != sorted(master.tags) else None,
+        tags=None if _same_tags(region_image.tags, master.tags) else master.tags,
         protected=master.protected if region_image.protected != master.protected else None,
         set_properties=frozen(set_properties),
         remove_properties=removed,
@@ -124,8 +128,17 @@ def metadata_change(
     )
 
 
+def _same_tags(mine: tuple[str, ...], theirs: tuple[str, ...]) -> bool:
+    return mine == theirs or sorted(mine) == sorted(theirs)
+
+
 def format_warnings(master: Image, region_image: Image) -> tuple[str, ...]:
     """Formats cannot change on an active image: a difference is only reported."""
+    if (
+        region_image.disk_format == master.disk_format
+        and region_image.container_format == master.container_format
+    ):
+        return ()
     return tuple(
         f"image {master.name!r}: {what} is {mine} in the region and {theirs} on the master; "
         "it cannot change on an active image"

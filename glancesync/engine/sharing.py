@@ -42,6 +42,10 @@ class MemberChange:
     warnings: tuple[str, ...] = ()
 
 
+#: The change of a copy whose members were not read, or need nothing.
+NO_MEMBER_CHANGE = MemberChange()
+
+
 def wanted_members(
     master: Image, lists: MemberLists, target: TargetSettings
 ) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -72,7 +76,7 @@ def member_change(
     """What makes the copy's members follow the master's."""
     current = lists.region.get(copy.id)
     if current is None:
-        return MemberChange()
+        return NO_MEMBER_CHANGE
     wanted, warnings = wanted_members(master, lists, target)
     add = tuple(sorted(wanted - current))
     if provenance is None:

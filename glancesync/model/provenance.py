@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import cast
 
 from glancesync.model.image import Image
 
@@ -35,6 +36,8 @@ MEMBERS = PREFIX + "members"
 #: checksum is then not the master's; SOURCE_HASH says which bytes it was made from.
 CONVERTED_FROM = PREFIX + "converted_from"
 
+#: Where :func:`provenance_of` keeps its answer on an image.
+_MEMO = "_provenance"
 #: The longest id, region name or hash glancesync writes (Glance's own names
 #: stop at 255 characters). A longer value is not ours.
 _MAX_VALUE = 255
@@ -81,7 +84,19 @@ def provenance_of(image: Image) -> Provenance | None:
     A region's users can edit properties: anything that does not look like
     what glancesync writes counts as no provenance, so a forged or damaged
     stamp can only make glancesync leave an image alone.
+
+    The answer is kept on the image: the planner asks it of one copy up to
+    three times (sharing, metadata, retirement), and both are frozen values.
     """
+    memo = image.__dict__
+    if _MEMO in memo:
+        return cast("Provenance | None", memo[_MEMO])
+    found = _parse(image)
+    memo[_MEMO] = found
+    return found
+
+
+def _parse(image: Image) -> Provenance | None:
     raw = image.raw
     values = [raw.get(key) for key in (SOURCE_ID, SOURCE_REGION, SOURCE_HASH)]
     if not all(isinstance(v, str) and 0 < len(v) <= _MAX_VALUE for v in values):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from glancesync.model.figures import RegionFigures
 from glancesync.model.region import RegionRef
 from glancesync.model.text import PrintableFormatter
 from glancesync.transfer.progress import disable_bars
@@ -38,6 +39,8 @@ class RegionReport:
     #: Text for stdout (dry-run plan, summary line).
     text: str = ""
     error: str | None = None
+    #: The region's figures, for the metrics file and ``--report``.
+    figures: RegionFigures | None = None
 
 
 RegionWork = Callable[[RegionRef], RegionReport]

@@ -61,13 +61,19 @@ class RegionMemory:
     converts: bool | None = None
 
 
+#: How a copy was made (the report's ``method``): converted by the region's
+#: import, converted here with qemu-img, or put unconverted into named stores.
+CONVERT_REGION, CONVERT_LOCAL, STORE = "convert-region", "convert-local", "store"
+
+
 @dataclass(frozen=True)
 class Placed:
     """A verified copy, the bytes sent for it, and how it was made."""
 
     image: Image
     sent: int
-    how: str
+    #: :data:`CONVERT_REGION`, :data:`CONVERT_LOCAL` or :data:`STORE`.
+    method: str
 
 
 def place(
@@ -134,7 +140,7 @@ def _region_side(
         return None
     memory.converts = True
     LOG.info("[%s] %s: converted %s by the region on import", region.full, master.name, conversion)
-    return Placed(image, sent, f"converted {conversion} by the region")
+    return Placed(image, sent, CONVERT_REGION)
 
 
 def _local(
@@ -163,7 +169,7 @@ def _local(
             discard(record)
             raise
     LOG.info("[%s] %s: converted %s locally with qemu-img", region.full, master.name, conversion)
-    return Placed(image, stream.size, f"converted {conversion} locally")
+    return Placed(image, stream.size, CONVERT_LOCAL)
 
 
 def _send_file(
@@ -238,4 +244,4 @@ def _into_stores(
     except (ImageError, RegionError):
         discard(record)
         raise
-    return Placed(image, sent, f"into store {', '.join(entry.stores)}")
+    return Placed(image, sent, STORE)

@@ -43,6 +43,8 @@ from glancesync.transfer.resume import resumable
 LOG = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+#: Where an upload read the master's bytes from (:meth:`MasterSource.origin`).
+IMAGES_DIR, SPOOL, STREAM = "images_dir", "spool", "stream"
 
 
 def _inside(directory: Path, name: str) -> Path | None:
@@ -91,30 +93,53 @@ class MasterSource:
         self.bytes_from_master = 0
         #: Downloads from the master resumed after a break, by this process.
         self.resumes = 0
+        #: Where :meth:`chunks` last read each image from, per thread (an
+        #: upload reads in its own thread): see :meth:`origin`.
+        self._origins = threading.local()
 
     def chunks(self, image: Image) -> Iterator[bytes]:
         """The image's bytes, from the cheapest verified place."""
         local = self._images_dir_file(image)
         if local is not None:
             LOG.debug("reading %s from %s", image.name, local)
+            self._read_from(image, IMAGES_DIR)
             return _read_file(local)
         spooled = self._spool_path(image)
         if spooled is None:
+            self._read_from(image, STREAM)
             return self.from_master(image)
         if spooled.is_file() and spooled.stat().st_size == image.size:
             LOG.debug("reading %s from the spool", image.name)
+            self._read_from(image, SPOOL)
             return _read_file(spooled)
-        if not fanout.fill_path(spooled).exists() and self._room_for(image.size):
-            fd = fanout.claim(spooled)
-            if fd is not None:
-                LOG.debug("reading %s from the master into the spool", image.name)
-                chunks = self.from_master(image, counted=False)
-                thread = fanout.start_producer(fd, spooled, chunks, self._count, self._stop)
-                with self._lock:
-                    self._producers.append(thread)
-        elif not fanout.fill_path(spooled).exists():
+        filling = fanout.fill_path(spooled).exists()
+        if not filling and not self._room_for(image.size):
+            self._read_from(image, STREAM)
             return self.from_master(image)
+        fd = None if filling else fanout.claim(spooled)
+        if fd is not None:
+            LOG.debug("reading %s from the master into the spool", image.name)
+            chunks = self.from_master(image, counted=False)
+            thread = fanout.start_producer(fd, spooled, chunks, self._count, self._stop)
+            with self._lock:
+                self._producers.append(thread)
+        # The upload that claimed the fill streams the master's bytes; the others share them.
+        self._read_from(image, STREAM if fd is not None else SPOOL)
         return fanout.follow(spooled, image, lambda offset: self.from_master(image, offset))
+
+    def origin(self, image: Image) -> str:
+        """Where this thread's last :meth:`chunks` of *image* read it from.
+
+        :data:`IMAGES_DIR`, :data:`SPOOL` (a finished spool file, or one
+        another upload is filling from the master) or :data:`STREAM` (this
+        upload's own read of the master, into the spool or not). Per thread:
+        regions of a ``fan_out`` run and a region's parallel uploads share
+        this source, and each upload reads in its own thread.
+        """
+        return str(getattr(self._origins, image.id, STREAM))
+
+    def _read_from(self, image: Image, origin: str) -> None:
+        setattr(self._origins, image.id, origin)
 
     def from_master(self, image: Image, start: int = 0, counted: bool = True) -> Iterator[bytes]:
         """The image's bytes from the master's API, resumable and under the cap.

@@ -1,0 +1,241 @@
+"""What the planner knows about a target's master images before it looks at any region.
+
+A sync plans every region of a target against the same catalog and
+selection, so whatever depends only on them (the properties a copy must
+carry, its provenance stamp, the AMI references) is computed once per
+target, not once per region and image. :func:`prepared` keeps such a view
+as long as the catalog it was made from lives.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+from glancesync.config.settings import TargetSettings
+from glancesync.engine.life import kept_master_ids
+from glancesync.engine.records import copied_properties, new_image_for
+from glancesync.engine.selection import MasterCatalog
+from glancesync.engine.steps import Action, PlannedImage, Status
+from glancesync.engine.storage import Conversion
+from glancesync.model.image import AMI_KEYS, Image
+from glancesync.model.provenance import (
+    MEMBERS,
+    SOURCE_HASH,
+    SOURCE_ID,
+    SOURCE_REGION,
+    provenance_of,
+    stamp,
+)
+from glancesync.model.values import frozen
+
+_STAMP_KEYS = (SOURCE_ID, SOURCE_REGION, SOURCE_HASH)
+#: The fields a copy must share with its master to be settled by the quick
+#: check: the strongest hash (so the same bytes), then what a metadata
+#: change would write or a format warning compare. One C call per copy.
+_fields_of = attrgetter(
+    "os_hash_algo",
+    "os_hash_value",
+    "visibility",
+    "min_ram",
+    "min_disk",
+    "protected",
+    "disk_format",
+    "container_format",
+    "tags",
+)
+
+
+class MasterFacts(NamedTuple):
+    """What a copy of one master image must look like to be in sync, in a target.
+
+    A named tuple, not a dataclass: a sync makes one per selected image and
+    reads it once per region, and a tuple is the cheapest value to do both.
+    """
+
+    #: ``copied_properties``: the properties a copy must hold, as they must be.
+    wanted: Mapping[str, Any]
+    #: ``metadata_set`` keys a copy must not have (removals in the metadata change).
+    removable: tuple[str, ...]
+    #: The provenance a copy keeps naming this master image: the values of
+    #: :data:`_STAMP_KEYS`, in that order.
+    stamp_values: tuple[str, ...]
+    tags: tuple[str, ...]
+    #: Whether the image is shared or has AMI references: then it takes the full rules.
+    involved: bool
+    #: Whether the image has AMI references to resolve.
+    ami: bool
+    #: The hash and system fields a copy must have (:data:`_fields_of`); None
+    #: when the quick check cannot settle the image (no hash to compare, or
+    #: :attr:`involved`).
+    fields: tuple[Any, ...] | None
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """Per-target facts for :func:`glancesync.engine.plan.plan_region`."""
+
+    selected: Sequence[Image]
+    target: TargetSettings
+    facts: tuple[MasterFacts, ...]
+    #: The selected images' names, in their order, and as a set.
+    names: tuple[str, ...]
+    name_set: frozenset[str]
+    #: Each selected image with its facts.
+    pairs: tuple[tuple[Image, MasterFacts], ...]
+    kept_ids: frozenset[str]
+    obsolete_by_name: Mapping[str, Image]
+    #: Upload entries of unshared images by master id, conversion and
+    #: stores, made on first need.
+    uploads: dict[tuple[str, Conversion | None, tuple[str, ...]], PlannedImage] = field(
+        default_factory=dict, compare=False
+    )
+
+    def upload_entry(
+        self, master: Image, conversion: Conversion | None, stores: tuple[str, ...]
+    ) -> PlannedImage:
+        """The entry of an unshared master image a region lacks.
+
+        The same in every region that stores copies alike (regions may differ
+        in disk format and stores: engine/storage.py).
+        """
+        key = (master.id, conversion, stores)
+        entry = self.uploads.get(key)
+        if entry is None:
+            entry = PlannedImage(
+                master,
+                Status.PENDING_UPLOAD,
+                Action.UPLOAD,
+                new_image=new_image_for(master, self.target, frozenset(), conversion),
+                conversion=conversion,
+                stores=stores,
+            )
+            self.uploads[key] = entry
+        return entry
+
+
+def master_facts(master: Image, target: TargetSettings) -> MasterFacts:
+    """The facts of one master image in one target."""
+    wanted = copied_properties(master, target)
+    kept = wanted.keys() | set(AMI_KEYS)
+    ami = any(k in master.properties for k in AMI_KEYS)
+    stamped = stamp(master, master.region)
+    involved = ami or master.visibility == "shared"
+    return MasterFacts(
+        # Most images copy all their properties: share the master's mapping then.
+        wanted=master.properties if wanted == master.properties else frozen(wanted),
+        removable=tuple(sorted(k for k in target.metadata_set if k not in kept)),
+        stamp_values=tuple(stamped[k] for k in _STAMP_KEYS),
+        tags=tuple(sorted(master.tags)),
+        involved=involved,
+        ami=ami,
+        fields=None
+        if involved or not (master.os_hash_algo and master.os_hash_value)
+        else _fields_of(master),
+    )
+
+
+def quick_in_sync(facts: MasterFacts, copy: Image) -> bool:
+    """Same content and :func:`in_sync`, for the common copy: all as the master has it.
+
+    The strongest hash, every compared field and every property equal the
+    master's. False says nothing: the caller then looks closer.
+    """
+    if facts.fields is None or _fields_of(copy) != facts.fields:
+        return False
+    if copy.properties != facts.wanted:
+        return False
+    raw = copy.raw
+    if MEMBERS in raw:
+        return False
+    return SOURCE_ID not in raw or (
+        (raw.get(SOURCE_ID), raw.get(SOURCE_REGION), raw.get(SOURCE_HASH)) == facts.stamp_values
+    )
+
+
+def in_sync(master: Image, facts: MasterFacts, copy: Image, formats: bool = True) -> bool:
+    """Whether the full rules would find nothing to do on this own, same-content copy.
+
+    True only when the metadata change would be empty, no member or format
+    warning would be given and no AMI reference needs resolving; anything
+    else returns False and the full rules decide. The provenance stamp is
+    compared as it is written: equal values mean nothing to write, whether
+    the copy's provenance is valid or not. ``formats=False`` for a converted
+    copy: its disk format is not the master's, and no format warning is given.
+    """
+    if (
+        facts.involved
+        or copy.visibility != master.visibility
+        or copy.min_ram != master.min_ram
+        or copy.min_disk != master.min_disk
+        or copy.protected != master.protected
+    ):
+        return False
+    if formats and (
+        copy.disk_format != master.disk_format and copy.disk_format and master.disk_format
+    ):
+        return False
+    if (
+        formats
+        and copy.container_format != master.container_format
+        and copy.container_format
+        and master.container_format
+    ):
+        return False
+    if copy.tags != master.tags and tuple(sorted(copy.tags)) != facts.tags:
+        return False
+    current = copy.properties
+    if current != facts.wanted:
+        for key, value in facts.wanted.items():
+            if current.get(key) != value:
+                return False
+    for key in facts.removable:
+        if key in current:
+            return False
+    raw = copy.raw
+    if MEMBERS in raw:
+        return False
+    for key, value in zip(_STAMP_KEYS, facts.stamp_values, strict=True):
+        if raw.get(key) != value:
+            # Only a copy with valid provenance gets its stamp rewritten.
+            return SOURCE_ID not in raw or provenance_of(copy) is None
+    return True
+
+
+#: (id of the catalog, id of the target) -> the view made for them. An entry
+#: leaves when its catalog is freed (weakref.finalize), so the cache never
+#: keeps a master listing alive, and an id is never reused while in it.
+_views: dict[tuple[int, int], TargetView] = {}
+
+
+def prepared(
+    catalog: MasterCatalog, selected: Sequence[Image], target: TargetSettings
+) -> TargetView:
+    """The view of (catalog, selected, target), computed on first use.
+
+    All three are frozen values, so their identity stands for their
+    content: the view holds the selection and the target, and is dropped
+    with the catalog.
+    """
+    key = (id(catalog), id(target))
+    view = _views.get(key)
+    if view is not None and view.selected is selected:
+        return view
+    facts = tuple(master_facts(image, target) for image in selected)
+    view = TargetView(
+        selected=selected,
+        target=target,
+        facts=facts,
+        names=tuple(image.name for image in selected),
+        name_set=frozenset(image.name for image in selected),
+        pairs=tuple(zip(selected, facts, strict=True)),
+        kept_ids=kept_master_ids(catalog, selected),
+        obsolete_by_name={i.name: i for i in catalog.obsolete},
+    )
+    if key not in _views:
+        weakref.finalize(catalog, _views.pop, key, None)
+    _views[key] = view
+    return view
