@@ -24,8 +24,9 @@ from glancesync import legacy
 from glancesync.cloud.protocol import Facade
 from glancesync.config.loader import check_targets, load_settings
 from glancesync.config.settings import Settings, TargetSettings
-from glancesync.engine.apply import ApplyResult, apply_plan
+from glancesync.engine.apply import apply_plan
 from glancesync.engine.plan import plan_region
+from glancesync.engine.results import ApplyResult
 from glancesync.engine.selection import MasterCatalog, Selection, master_catalog, select
 from glancesync.engine.sharing import MemberLists
 from glancesync.engine.steps import RegionPlan

@@ -1,6 +1,6 @@
 """From a region's run to its figures, and the run's JSON report (``--report FILE``).
 
-The numbers come from what apply recorded (:class:`~glancesync.engine.apply.ApplyResult`
+The numbers come from what apply recorded (:class:`~glancesync.engine.results.ApplyResult`
 and its outcomes), never from a second look at the regions, so the report
 says what this run did. doc/operations.rst, "Watching runs", shows the
 report's fields.

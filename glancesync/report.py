@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from glancesync.engine.apply import ApplyResult
+from glancesync.engine.results import ApplyResult
 from glancesync.engine.retire import Retirement
 from glancesync.engine.steps import RETIRE_ACTIONS, PlannedImage, RegionPlan, Status
 from glancesync.model.image import Image

@@ -10,24 +10,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
-
 from glancesync.cloud.protocol import Facade
+from glancesync.engine.results import (
+    COPY_IMAGE,
+    GLANCE_DOWNLOAD,
+    ApplyResult,
+    Outcome,
+    Step,
+    Transfer,
+)
 from glancesync.engine.retire import Retirement
+from glancesync.engine.retry import retrying
 from glancesync.engine.steps import RETIRE_ACTIONS, Action, PlannedImage, RegionPlan
 from glancesync.model.changes import MetadataChange, NewImage
-from glancesync.model.errors import IdUnavailable, ImageError, RegionError, ServerError
+from glancesync.model.errors import IdUnavailable, ImageError, RegionError
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
 from glancesync.model.text import one_line
@@ -37,78 +38,6 @@ from glancesync.transfer.ratelimit import RateLimiter
 from glancesync.transfer.source import MasterSource
 
 LOG = logging.getLogger(__name__)
-
-#: An upload is tried this many times when it fails for a transient reason
-#: (connection error, 5xx, 429), waiting 1 s, then 2 s... between attempts.
-UPLOAD_ATTEMPTS = 3
-BACKOFF_SECONDS = 1.0
-MAX_BACKOFF_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one step of the plan."""
-
-    image: str
-    step: str
-    ok: bool
-    message: str = ""
-    #: How the step made the region's copy: an upload's bytes went
-    #: ``stream``, ``spool`` or ``images_dir`` (where glancesync read them,
-    #: sent as they are), ``glance-download`` (the region pulled them),
-    #: ``convert-region`` (staged, the region converted on import),
-    #: ``convert-local`` (converted here, the converted bytes sent) or
-    #: ``store`` (into named stores); ``copy-image`` for a ``copy_stores``
-    #: step (the region copies, nothing is sent); empty for other steps.
-    method: str = ""
-    #: Bytes this step sent to the region.
-    bytes: int = 0
-    #: Wall time of the step.
-    seconds: float = 0.0
-    #: Where glancesync read the master's bytes (``stream``, ``spool`` or
-    #: ``images_dir``); empty when none passed through it.
-    read: str = ""
-
-
-#: The region pulled the master's bytes itself (:func:`_server_side_copy`).
-GLANCE_DOWNLOAD = "glance-download"
-#: The region copied an image it holds into more stores.
-COPY_IMAGE = "copy-image"
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """What a step that makes a copy reports about it (see :class:`Outcome`)."""
-
-    method: str
-    bytes: int
-    read: str = ""
-
-
-#: One step of the plan; a step that makes a copy says how.
-Step = Callable[[], "Transfer | None"]
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    """The account of one region's sync."""
-
-    region: RegionRef
-    plan: RegionPlan
-    outcomes: tuple[Outcome, ...] = ()
-    region_error: str | None = None
-    bytes_uploaded: int = 0
-    images_uploaded: int = 0
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> bool:
-        """A region error, a failed step, or an image left in an error status."""
-        return (
-            self.region_error is not None
-            or any(not o.ok for o in self.outcomes)
-            or self.plan.has_errors
-        )
 
 
 @dataclass
@@ -274,7 +203,7 @@ def _upload(facade: Facade, source: MasterSource, run: _Run, entry: PlannedImage
     elif run.transfer == "glance-download":
         record = _server_side_copy(facade, source, run, entry, unprotected)
     if record is None:
-        for attempt in _retrying(region, entry.master.name):
+        for attempt in retrying(region, entry.master.name):
             with attempt:
                 record = _create(facade, region, unprotected)
                 try:
@@ -367,42 +296,6 @@ def _retire(facade: Facade, run: _Run, step: Retirement) -> None:
         facade.delete_image(run.region, image.id)
 
 
-def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, ServerError) and error.transient
-
-
-def _wait(state: RetryCallState) -> float:
-    """Exponential backoff, but never sooner than the server's Retry-After."""
-    backoff = wait_exponential(multiplier=BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS)(state)
-    error = state.outcome.exception() if state.outcome else None
-    hint = error.retry_after if isinstance(error, ServerError) and error.retry_after else 0.0
-    return max(backoff, min(hint, MAX_BACKOFF_SECONDS))
-
-
-def _retrying(region: RegionRef, image: str, what: str = "upload") -> Retrying:
-    """Try a whole upload again on transient failures; the failed record is gone by then."""
-
-    def log(state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        LOG.warning(
-            "[%s] %s of %s failed (attempt %d of %d), retrying: %s",
-            region.full,
-            what,
-            image,
-            state.attempt_number,
-            UPLOAD_ATTEMPTS,
-            getattr(error, "detail", error),
-        )
-
-    return Retrying(
-        retry=retry_if_exception(_is_transient),
-        stop=stop_after_attempt(UPLOAD_ATTEMPTS),
-        wait=_wait,
-        before_sleep=log,
-        reraise=True,
-    )
-
-
 def _discard(facade: Facade, run: _Run, record: Image, name: str) -> None:
     """Remove a record whose upload failed: a half-written image must not stay.
 
@@ -411,7 +304,7 @@ def _discard(facade: Facade, run: _Run, record: Image, name: str) -> None:
     while an unfinished record is left (the next run removes it).
     """
     try:
-        for attempt in _retrying(run.region, name, "delete of unfinished record"):
+        for attempt in retrying(run.region, name, "delete of unfinished record"):
             with attempt:
                 facade.delete_image(run.region, record.id)
     except (ImageError, RegionError) as error:

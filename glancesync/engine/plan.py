@@ -15,7 +15,9 @@ from typing import cast
 
 from glancesync.config.settings import TargetSettings
 from glancesync.engine.ami import resolve_ami
+from glancesync.engine.conflicts import plan_content
 from glancesync.engine.life import adoption_plan, follow_renames
+from glancesync.engine.obsolete import plan_obsolete
 from glancesync.engine.prepared import (
     MasterFacts,
     TargetView,
@@ -23,21 +25,13 @@ from glancesync.engine.prepared import (
     prepared,
     quick_in_sync,
 )
-from glancesync.engine.records import (
-    format_warnings,
-    metadata_change,
-    new_image_for,
-    rename_change,
-)
 from glancesync.engine.retire import RetireMode, RetirePlan, plan_retirements
-from glancesync.engine.selection import OBSOLETE_SUFFIX, MasterCatalog
-from glancesync.engine.sharing import MemberLists, member_change, wanted_members
+from glancesync.engine.selection import MasterCatalog
+from glancesync.engine.sharing import MemberLists
 from glancesync.engine.steps import (
-    NO_CHANGE,
     Action,
     PlannedImage,
     RegionPlan,
-    Status,
     settled,
 )
 from glancesync.engine.storage import (
@@ -49,20 +43,15 @@ from glancesync.engine.storage import (
     storage_for,
     upload_need,
 )
-from glancesync.model.changes import MetadataChange
 from glancesync.model.image import Image
-from glancesync.model.provenance import provenance_of
 from glancesync.model.region import RegionRef
 from glancesync.model.storage import RegionOffer
-from glancesync.model.values import frozen
 
 #: Region images in these states are records a run created and never
 #: finished. They are not copies of anything, and are removed before upload.
 LEFTOVER_STATES = frozenset({"queued", "saving", "killed"})
 #: The member lists of a region without shared images.
 NO_MEMBERS = MemberLists()
-#: A region that stores copies as the master does.
-NO_STORAGE_RULES = Storage()
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
 #: A place in the entry list, filled once renames are known.
@@ -150,7 +139,7 @@ def _plan_region(
 
     obsolete: list[PlannedImage] = []
     if target.support_obsolete_images:
-        obsolete = _plan_obsolete(catalog, present, project_id, target)
+        obsolete = plan_obsolete(catalog, present, project_id, target)
         consumed = {entry.region_image.id for entry in obsolete if entry.region_image}
         present = [i for i in present if i.id not in consumed]
     view = prepared(catalog, selected, target)
@@ -182,7 +171,7 @@ def _plan_region(
                 continue
         slow.append(index)
         append(
-            _plan_content(
+            plan_content(
                 image, candidates, target, project_id, members, view, facts, storage, conversion
             )
         )
@@ -193,7 +182,7 @@ def _plan_region(
             entries[index] = (
                 renamed[image.name].planned(members, target)
                 if image.name in renamed
-                else _plan_content(
+                else plan_content(
                     image,
                     (),
                     target,
@@ -313,195 +302,3 @@ def _by_name(images: Iterable[Image]) -> dict[str, Sequence[Image]]:
             if len(same) > 1:
                 result[name] = sorted(same, key=lambda i: (i.created_at, i.id))
     return result
-
-
-def _plan_content(
-    master: Image,
-    candidates: Sequence[Image],
-    target: TargetSettings,
-    project_id: str | None,
-    members: MemberLists,
-    view: TargetView,
-    facts: MasterFacts,
-    storage: Storage = NO_STORAGE_RULES,
-    conversion: Conversion | None = None,
-) -> PlannedImage:
-    """Status from the image's own content, before AMI references are looked at.
-
-    *conversion* is ``storage.conversion(master, offer)``, made by the caller.
-    """
-    if not candidates and master.visibility != "shared":
-        return view.upload_entry(master, conversion, storage.stores)
-    if not candidates:
-        shared_with, notes = wanted_members(master, members, target)
-        return PlannedImage(
-            master,
-            Status.PENDING_UPLOAD,
-            Action.UPLOAD,
-            new_image=new_image_for(master, target, shared_with, conversion),
-            warnings=notes,
-            conversion=conversion,
-            stores=storage.stores,
-        )
-    matching = [c for c in candidates if holds(c, master, conversion)]
-    # Prefer our own copy when several hold the right bytes.
-    if len(matching) > 1:
-        matching.sort(key=lambda c: c.owner != project_id)
-    chosen = matching[0] if matching else _prefer_own(candidates, project_id)
-    warnings: tuple[str, ...] = ()
-    if len(candidates) > 1:
-        warnings = tuple(
-            f"region has another image named {master.name!r} ({other.id}); it is left alone"
-            for other in candidates
-            if other.id != chosen.id
-        )
-    foreign = project_id is not None and chosen.owner != project_id
-    if matching:
-        change = NO_CHANGE
-        if not foreign:
-            sharing = member_change(master, chosen, provenance_of(chosen), members, target)
-            change = metadata_change(master, chosen, target, sharing, facts.wanted)
-            warnings += sharing.warnings
-            if conversion is None:
-                warnings += format_warnings(master, chosen)
-        status = Status.OK if change.is_empty() else Status.PENDING_METADATA
-        action = Action.NONE if change.is_empty() else Action.UPDATE_METADATA
-        missing = () if foreign else storage.missing_stores(chosen)
-        if missing and change.is_empty():
-            status, action = Status.PENDING_UPLOAD, Action.COPY_STORES
-        elif missing:
-            warnings += (
-                f"image {master.name!r}: not yet in store {', '.join(missing)}; "
-                "the next sync adds it",
-            )
-        return PlannedImage(
-            master,
-            status,
-            action,
-            chosen,
-            change,
-            warnings=warnings,
-            conversion=conversion,
-            stores=missing if action is Action.COPY_STORES else (),
-        )
-    if foreign:
-        warning = (
-            f"image {master.name!r} in the region belongs to another project "
-            f"({chosen.owner}) and has another checksum; it is never modified"
-        )
-        return PlannedImage(
-            master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
-        )
-    shared_with, more = wanted_members(master, members, target)
-    entry = _plan_conflict(master, chosen, target, warnings + more, shared_with)
-    if entry.action.uploads and entry.new_image is not None:
-        spec = new_image_for(master, target, shared_with, conversion)
-        entry = replace(entry, new_image=spec, conversion=conversion, stores=storage.stores)
-    return entry
-
-
-def _prefer_own(candidates: Sequence[Image], project_id: str | None) -> Image:
-    own = [c for c in candidates if project_id is None or c.owner == project_id]
-    return own[0] if own else candidates[0]
-
-
-def _plan_conflict(
-    master: Image,
-    chosen: Image,
-    target: TargetSettings,
-    warnings: tuple[str, ...],
-    shared_with: frozenset[str],
-) -> PlannedImage:
-    """Same name, other bytes: the conflict lists decide, in documented order.
-
-    rename is tried before replace because it keeps the old image.
-    """
-    sums = chosen.checksums()
-    if target.dontupdate.names(sums):
-        return PlannedImage(master, Status.OK_STALLED_CHECKSUM, Action.NONE, chosen)
-    if target.rename.names(sums) or (target.rename.any and not target.replace.names(sums)):
-        return PlannedImage(
-            master,
-            Status.PENDING_RENAME,
-            Action.RENAME_AND_UPLOAD,
-            chosen,
-            rename_change(chosen, target),
-            new_image=new_image_for(master, target, shared_with),
-            warnings=warnings,
-        )
-    if target.replace.names(sums) or target.replace.any:
-        if chosen.protected and not target.replace_protected:
-            # Decided here, not refused later: --show-status, --dry-run and
-            # the sync must all say the same (doc/design.rst, "The plan is
-            # the only decider").
-            warning = (
-                f"image {master.name!r} has checksum {chosen.checksum} in the region and "
-                f"{master.checksum} on the master, and is protected in the region: "
-                "set replace_protected to replace it"
-            )
-            return PlannedImage(
-                master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
-            )
-        change = MetadataChange(protected=False) if chosen.protected else NO_CHANGE
-        return PlannedImage(
-            master,
-            Status.PENDING_REPLACE,
-            Action.REPLACE,
-            chosen,
-            change,
-            new_image=new_image_for(master, target, shared_with),
-            warnings=warnings,
-        )
-    if target.dontupdate.any:
-        return PlannedImage(master, Status.OK_STALLED_CHECKSUM, Action.NONE, chosen)
-    warning = (
-        f"image {master.name!r} has checksum {chosen.checksum} in the region and "
-        f"{master.checksum} on the master: list it in dontupdate, rename or replace"
-    )
-    return PlannedImage(
-        master, Status.ERROR_CHECKSUM, Action.NONE, chosen, warnings=(*warnings, warning)
-    )
-
-
-def _plan_obsolete(
-    catalog: MasterCatalog,
-    present: Sequence[Image],
-    project_id: str | None,
-    target: TargetSettings,
-) -> list[PlannedImage]:
-    """Follow the master when it marks an image ``NAME_obsolete``.
-
-    Only our own region copies with the same bytes are touched: the region's
-    ``NAME`` is renamed, and an existing ``NAME_obsolete`` gets the master's
-    visibility and ``obsolete_syncprops``. A region ``NAME`` that is also the
-    copy of the master's live ``NAME`` (same bytes) stays: renaming it would
-    make every run upload it again and rename it again.
-    """
-    if not catalog.obsolete:
-        return []
-    live = {image.name: image for image in catalog.images}
-    own = [i for i in present if project_id is None or i.owner == project_id]
-    entries = []
-    for master in sorted(catalog.obsolete, key=lambda i: (i.size, i.name)):
-        base_name = master.name[: -len(OBSOLETE_SUFFIX)]
-        current = live.get(base_name)
-        for image in own:
-            if not image.same_content(master) or image.name not in (base_name, master.name):
-                continue
-            if image.name == base_name and current is not None and image.same_content(current):
-                continue
-            props = {
-                k: master.properties[k]
-                for k in sorted(target.obsolete_syncprops)
-                if k in master.properties and image.properties.get(k) != master.properties[k]
-            }
-            change = MetadataChange(
-                name=master.name if image.name != master.name else None,
-                visibility=master.visibility if image.visibility != master.visibility else None,
-                set_properties=frozen(props),
-            )
-            if change.is_empty():
-                continue
-            action = Action.RENAME_OBSOLETE if change.name else Action.UPDATE_OBSOLETE
-            entries.append(PlannedImage(master, Status.PENDING_METADATA, action, image, change))
-    return entries

@@ -22,7 +22,7 @@ class StepFigures:
     #: ``ok`` or ``failed`` for a step carried out; ``planned`` for one a
     #: report-only run would do; ``none`` when nothing needs doing.
     result: str
-    #: How the step made the copy (see :class:`glancesync.engine.apply.Outcome`).
+    #: How the step made the copy (see :class:`glancesync.engine.results.Outcome`).
     method: str = ""
     bytes: int = 0
     seconds: float = 0.0

@@ -15,7 +15,7 @@ import pytest
 from glancesync.cloud.connections import DEFAULT_RETRIES
 from glancesync.config.keys import MAIN_KEYS, TARGET_KEYS
 from glancesync.config.loader import load_settings
-from glancesync.engine.apply import UPLOAD_ATTEMPTS
+from glancesync.engine.retry import UPLOAD_ATTEMPTS
 from test.docs.test_config_reference import documented
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -235,7 +235,7 @@ def test_update_metadata_image_changes_only_given_fields(cloud: MemoryCloud) -> 
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("glancesync.engine.apply.BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr("glancesync.engine.retry.BACKOFF_SECONDS", 0.0)
 
 
 def test_transient_upload_failure_is_retried_without_leaving_records(
