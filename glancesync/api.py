@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +35,7 @@ from glancesync.model.region import MASTER, RegionRef
 from glancesync.runner.backup import write_backup
 from glancesync.transfer.ratelimit import limiter
 from glancesync.transfer.source import MasterSource
+from glancesync.transfer.spool import run_spool
 
 LOG = logging.getLogger(__name__)
 
@@ -177,24 +176,15 @@ class GlanceSync:
 
     @contextlib.contextmanager
     def spool(self) -> Iterator[Path | None]:
-        """Keep verified copies of master images for the rest of this block.
+        """Keep the master images read in this block for the rest of it.
 
         Worth it when several regions are synced: each image is then read
         from the master once. The directory, under ``[main] cache_dir``,
         holds at most ``cache_size_mb`` and is removed at the end.
         """
         limit = self.settings.cache_size_mb * 1_000_000
-        if limit <= 0:
-            yield None
-            return
-        directory = Path(tempfile.mkdtemp(prefix="glancesync-spool-", dir=self.settings.cache_dir))
-        self.source.spool_dir, self.source.spool_limit = directory, limit
-        try:
-            yield directory
-        finally:
-            self.source.close()
-            self.source.spool_dir, self.source.spool_limit = None, 0
-            shutil.rmtree(directory, ignore_errors=True)
+        with run_spool(self.settings.cache_dir, limit) as spool, self.source.spooled(spool):
+            yield spool.directory if spool is not None else None
 
     def master_catalog(self) -> MasterCatalog:
         """The master's syncable images, read once per instance."""

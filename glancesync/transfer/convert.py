@@ -66,7 +66,8 @@ def converted_file(
         tool = qemu_img()
     except FileNotFoundError as error:
         raise fail(str(error)) from None
-    base = workdir or (str(source.spool_dir) if source.spool_dir else tempfile.gettempdir())
+    spool = source.spool
+    base = workdir or (str(spool.directory) if spool is not None else tempfile.gettempdir())
     needed = master.size + virtual_size(master) + SPARE_BYTES
     free = shutil.disk_usage(base).free
     if free < needed:

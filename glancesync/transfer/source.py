@@ -18,19 +18,19 @@ Several child processes share one spool directory: names are per image,
 claims and renames are atomic.
 
 No local path is ever made of the server's words: a spool file is named by
-the sha256 of the image's id and hash, and an ``images_dir`` file is only
-looked for under an id that is a UUID (Glance's own file names); either
-path is checked to resolve inside its directory.
+:class:`~glancesync.transfer.spool.Spool`, and an ``images_dir`` file is only
+looked for under an id that is a UUID (Glance's own file names), checked to
+resolve inside its directory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from glancesync.cloud.protocol import Facade
@@ -39,18 +39,13 @@ from glancesync.model.region import RegionRef
 from glancesync.transfer import fanout
 from glancesync.transfer.ratelimit import RateLimiter, paced
 from glancesync.transfer.resume import resumable
+from glancesync.transfer.spool import Spool, inside
 
 LOG = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 #: Where an upload read the master's bytes from (:meth:`MasterSource.origin`).
 IMAGES_DIR, SPOOL, STREAM = "images_dir", "spool", "stream"
-
-
-def _inside(directory: Path, name: str) -> Path | None:
-    """``directory / name``, or None unless it resolves to a direct child of ``directory``."""
-    path = directory / name
-    return path if path.resolve().parent == directory.resolve() else None
 
 
 def _is_uuid(text: str) -> bool:
@@ -74,15 +69,13 @@ class MasterSource:
         facade: Facade,
         master_region: RegionRef,
         images_dir: str | None = None,
-        spool_dir: Path | None = None,
-        spool_limit: int = 0,
         limiter: RateLimiter | None = None,
     ) -> None:
         self.facade = facade
         self.master_region = master_region
         self.images_dir = Path(images_dir) if images_dir else None
-        self.spool_dir = spool_dir
-        self.spool_limit = spool_limit
+        #: The run's spool, while :meth:`spooled` holds one (None: no spool).
+        self.spool: Spool | None = None
         #: ``[main] bwlimit`` on what is read from the master (None: no cap).
         self.limiter = limiter
         self._checked_files: dict[str, bool] = {}
@@ -104,8 +97,9 @@ class MasterSource:
             LOG.debug("reading %s from %s", image.name, local)
             self._read_from(image, IMAGES_DIR)
             return _read_file(local)
-        spooled = self._spool_path(image)
-        if spooled is None:
+        spool = self.spool
+        spooled = spool.path_for(image) if spool is not None else None
+        if spool is None or spooled is None:
             self._read_from(image, STREAM)
             return self.from_master(image)
         if spooled.is_file() and spooled.stat().st_size == image.size:
@@ -113,7 +107,7 @@ class MasterSource:
             self._read_from(image, SPOOL)
             return _read_file(spooled)
         filling = fanout.fill_path(spooled).exists()
-        if not filling and not self._room_for(image.size):
+        if not filling and not spool.room_for(image.size):
             self._read_from(image, STREAM)
             return self.from_master(image)
         fd = None if filling else fanout.claim(spooled)
@@ -151,6 +145,16 @@ class MasterSource:
             chunks = self._counted(chunks)
         return iter(paced(chunks, self.limiter))
 
+    @contextmanager
+    def spooled(self, spool: Spool | None) -> Iterator[None]:
+        """Read through *spool* for the rest of this block; its producers stop at the end."""
+        self.spool = spool
+        try:
+            yield
+        finally:
+            self.close()
+            self.spool = None
+
     def close(self) -> None:
         """Stop the spool's producers (the run is over) and wait for them."""
         self._stop.set()
@@ -173,36 +177,11 @@ class MasterSource:
         with self._lock:
             self.resumes += 1
 
-    def _spool_path(self, image: Image) -> Path | None:
-        if self.spool_dir is None or self.spool_limit <= 0:
-            return None
-        key = image.os_hash_value or image.checksum or ""
-        name = hashlib.sha256(f"{image.id}\0{key}".encode()).hexdigest()
-        return _inside(self.spool_dir, name)
-
-    def _room_for(self, size: int) -> bool:
-        """Whether the spool can take ``size`` more bytes.
-
-        Sibling processes add and remove files meanwhile: a file gone
-        between listing and ``stat`` simply does not count. The cap is a
-        budget checked, not reserved: children may overshoot it by what is
-        in flight at once (at most ``max_children`` images).
-        """
-        assert self.spool_dir is not None
-        used = 0
-        with os.scandir(self.spool_dir) as entries:
-            for entry in entries:
-                try:
-                    used += entry.stat().st_size
-                except FileNotFoundError:
-                    continue
-        return used + size <= self.spool_limit
-
     def _images_dir_file(self, image: Image) -> Path | None:
         """The master's own file, if it is there and holds the right bytes."""
         if self.images_dir is None or not image.checksum or not _is_uuid(image.id):
             return None
-        path = _inside(self.images_dir, image.id)
+        path = inside(self.images_dir, image.id)
         if path is None:
             return None
         if image.id not in self._checked_files:

@@ -22,6 +22,7 @@ from glancesync.model.region import RegionRef
 from glancesync.model.text import mask, one_line
 from glancesync.testing.memcloud import MemoryCloud
 from glancesync.transfer.source import MasterSource
+from glancesync.transfer.spool import Spool
 from test.unit.test_apply import make_sync
 
 
@@ -37,12 +38,13 @@ def test_spool_names_never_come_from_the_id(tmp_path: Path, evil: str) -> None:
         def download(self, region: RegionRef, image_id: str, offset: int = 0) -> Any:
             return iter([b"abc"[offset:]])
 
-    source = MasterSource(Master(), RegionRef("master", "R1"), spool_dir=spool, spool_limit=100)  # type: ignore[arg-type]
-    assert b"".join(source.chunks(image)) == b"abc", "the local file is never read"
-    source.close()
+    source = MasterSource(Master(), RegionRef("master", "R1"))  # type: ignore[arg-type]
+    with source.spooled(Spool(spool, 100)):
+        assert b"".join(source.chunks(image)) == b"abc", "the local file is never read"
     assert sorted(p.parent for p in tmp_path.rglob("*") if p.is_file()) == [tmp_path, spool]
     assert (tmp_path / "escaped").read_bytes() == b"local file"
-    assert b"".join(source.chunks(image)) == b"abc"  # now from the spool
+    with source.spooled(Spool(spool, 100)):
+        assert b"".join(source.chunks(image)) == b"abc"  # now from the spool
 
 
 def test_images_dir_is_only_read_under_a_uuid(tmp_path: Path) -> None:
