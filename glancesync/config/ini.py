@@ -18,7 +18,7 @@ from __future__ import annotations
 import configparser
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from glancesync.model.errors import ConfigError
@@ -72,6 +72,21 @@ def error(
 def fail(entry: Entry, message: str) -> ConfigError:
     """A ConfigError about *entry*: its file, section and key."""
     return error(message, entry.origin, entry.section, entry.key)
+
+
+def one_of(choices: tuple[str, ...], what: str) -> Callable[[Entry], str]:
+    """A parser of one of *choices* (case aside); the error names *what* and the choices."""
+
+    def parse(entry: Entry) -> str:
+        value = entry.value.strip().lower()
+        if value not in choices:
+            listed = (
+                ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+            )
+            raise fail(entry, f"not {what}: {quote(entry.value)} (use {listed})")
+        return value
+
+    return parse
 
 
 def as_list(entry: Entry) -> list[str]:

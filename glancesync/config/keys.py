@@ -25,7 +25,16 @@ from types import MappingProxyType
 from typing import Any
 
 from glancesync.config.condition import Condition, compile_condition
-from glancesync.config.ini import Entry, as_bool, as_int, as_list, as_positive, fail, quote
+from glancesync.config.ini import (
+    Entry,
+    as_bool,
+    as_int,
+    as_list,
+    as_positive,
+    fail,
+    one_of,
+    quote,
+)
 from glancesync.config.storage import (
     conversion,
     disk_format,
@@ -150,23 +159,9 @@ def rate(entry: Entry) -> float:
     return value
 
 
-def transfer(entry: Entry) -> str:
-    """One of :data:`TRANSFER_MODES`."""
-    value = entry.value.strip()
-    if value not in TRANSFER_MODES:
-        modes = " or ".join(TRANSFER_MODES)
-        raise fail(entry, f"not a transfer mode: {quote(entry.value)} (use {modes})")
-    return value
-
-
-def retire_mode(entry: Entry) -> str:
-    """One of :data:`RETIRE_MODES`."""
-    value = entry.value.strip().lower()
-    if value not in RETIRE_MODES:
-        raise fail(
-            entry, f"not a retire mode: {quote(entry.value)} (use {', '.join(RETIRE_MODES)})"
-        )
-    return value
+#: Parsers of the keys that take one word of a list.
+transfer = one_of(TRANSFER_MODES, "a transfer mode")
+retire_mode = one_of(RETIRE_MODES, "a retire mode")
 
 
 def project_map(entry: Entry) -> Mapping[str, str]:

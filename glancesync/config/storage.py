@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from glancesync.config.ini import Entry, as_list, fail, quote
+from glancesync.config.ini import Entry, as_list, fail, one_of, quote
 
 #: The disk formats glancesync converts between (with ``qemu-img``).
 DISK_FORMATS = ("raw", "qcow2", "vmdk", "vdi", "vhd", "vhdx")
@@ -23,14 +23,7 @@ _STORE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _REGION = re.compile(r"[^\s:,]{1,255}")
 
 
-def disk_format(entry: Entry) -> str:
-    """One of :data:`DISK_FORMATS`."""
-    value = entry.value.strip().lower()
-    if value not in DISK_FORMATS:
-        raise fail(
-            entry, f"not a disk format: {quote(entry.value)} (use {', '.join(DISK_FORMATS)})"
-        )
-    return value
+disk_format = one_of(DISK_FORMATS, "a disk format")
 
 
 def region_formats(entry: Entry) -> Mapping[str, str]:
@@ -76,10 +69,4 @@ def region_stores(entry: Entry) -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType(pairs)
 
 
-def conversion(entry: Entry) -> str:
-    """One of :data:`CONVERSION_MODES`."""
-    value = entry.value.strip().lower()
-    if value not in CONVERSION_MODES:
-        modes = " or ".join(CONVERSION_MODES)
-        raise fail(entry, f"not a conversion mode: {quote(entry.value)} (use {modes})")
-    return value
+conversion = one_of(CONVERSION_MODES, "a conversion mode")

@@ -179,3 +179,17 @@ def test_anything_but_a_regular_file_is_refused(name: str, kind: str, tmp_path: 
     with pytest.raises(ConfigError) as caught:
         load_settings(path, environ={})
     assert str(caught.value) == f"{path}: cannot read: not a regular file ({kind})"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("transfer", "sideways", "not a transfer mode: 'sideways' (use stream or glance-download)"),
+        ("retire", "burn", "not a retire mode: 'burn' (use keep, hide, deactivate or delete)"),
+        ("conversion", "maybe", "not a conversion mode: 'maybe' (use auto or local)"),
+    ],
+)
+def test_a_word_outside_its_list_names_the_choices(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(io.StringIO(f"{BASE}{key} = {value}\n"))
+    assert str(caught.value).endswith(f"[master] {key}: {message}")
