@@ -10,6 +10,7 @@ what that plan's steps write, no more and no fewer.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -21,6 +22,8 @@ from glancesync.config.settings import ChecksumList, Credentials, Settings, Targ
 from glancesync.engine.steps import Action, RegionPlan
 from glancesync.testing.memcloud import PROJECTS, MemoryCloud
 
+#: The moment both runs of a test see.
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 NAMES = ("a", "b", "c", "a_obsolete")
 
 image_state = st.fixed_dictionaries(
@@ -129,7 +132,8 @@ def test_sync_writes_exactly_what_dry_run_listed(
     )
 
     def sync() -> GlanceSync:
-        return GlanceSync(config, facade=cloud)
+        # A plan depends on the moment (a retirement records it): one clock for both.
+        return GlanceSync(config, facade=cloud, clock=lambda: NOW)
 
     dry = sync().run_region("RegionTwo", write=False)
     assert dry.plan is not None and dry.result is None and cloud.writes == []
