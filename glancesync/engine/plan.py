@@ -7,11 +7,12 @@ the work glancesync does can never disagree.
 
 from __future__ import annotations
 
+import functools
 import gc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import cast
+from typing import ParamSpec, TypeVar, cast
 
 from glancesync.config.settings import TargetSettings
 from glancesync.engine.ami import resolve_ami
@@ -57,7 +58,27 @@ PRESENT_STATES = frozenset({"active", "deactivated"})
 #: A place in the entry list, filled once renames are known.
 NOTHING_YET = cast(PlannedImage, None)
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
+
+def _collector_paused(function: Callable[P, R]) -> Callable[P, R]:
+    """Run *function* with the cyclic garbage collector paused (see :func:`plan_region`)."""
+
+    @functools.wraps(function)
+    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if enabled:
+                gc.enable()
+
+    return paused
+
+
+@_collector_paused
 def plan_region(
     region: RegionRef,
     catalog: MasterCatalog,
@@ -91,42 +112,6 @@ def plan_region(
     whole heap, triggered by their allocation, would find nothing to free
     (bench/planning.py measures the difference).
     """
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _plan_region(
-            region,
-            catalog,
-            selected,
-            region_images,
-            target,
-            project_id,
-            members=members,
-            now=now,
-            selection_failed=selection_failed,
-            adopt=adopt,
-            offer=offer,
-        )
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _plan_region(
-    region: RegionRef,
-    catalog: MasterCatalog,
-    selected: Sequence[Image],
-    region_images: Sequence[Image],
-    target: TargetSettings,
-    project_id: str | None,
-    *,
-    members: MemberLists = NO_MEMBERS,
-    now: datetime | None = None,
-    selection_failed: bool = False,
-    adopt: bool = False,
-    offer: RegionOffer | None = None,
-) -> RegionPlan:
-    """:func:`plan_region`, the collector paused."""
     storage = storage_for(target, region.name)
     mine = (
         list(region_images)

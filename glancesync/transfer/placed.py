@@ -87,114 +87,138 @@ def place(
     memory: RegionMemory,
 ) -> Placed:
     """Make the copy *entry* plans, in its format and stores; ImageError if it cannot."""
+    placing = _Placing(facade, source, region, entry, spec, create, discard, memory)
     conversion = entry.conversion
     if conversion is None:
-        return _into_stores(facade, source, region, entry, spec, create, discard, memory)
+        return placing.into_stores()
     if conversion.where == REGION_SIDE and memory.converts is not False:
-        placed = _region_side(facade, source, region, entry, spec, create, discard, memory)
+        placed = placing.region_side(conversion)
         if placed is not None:
             return placed
-    return _local(facade, source, region, entry, spec, conversion, create, discard, memory)
+    return placing.local(conversion)
 
 
-def _region_side(
-    facade: Facade,
-    source: MasterSource,
-    region: RegionRef,
-    entry: PlannedImage,
-    spec: NewImage,
-    create: Create,
-    discard: Discard,
-    memory: RegionMemory,
-) -> Placed | None:
-    """Stage the master's bytes and let the region convert on import; None: convert here."""
-    master, conversion = entry.master, entry.conversion
-    assert conversion is not None
-    record = create(replace(spec, disk_format=conversion.source))
-    try:
-        sent = copy_image_data(
-            facade, source, master, region, record.id, memory.limiter, stage=True
-        )
-        image = facade.import_image(
-            region, record.id, "glance-direct", entry.stores, import_deadline(virtual_size(master))
-        )
-        if image.disk_format != conversion.target:
-            memory.converts = False
-            raise ImageError(
+@dataclass(frozen=True)
+class _Placing:
+    """One planned copy being made: what every way of making it needs."""
+
+    facade: Facade
+    source: MasterSource
+    region: RegionRef
+    entry: PlannedImage
+    spec: NewImage
+    create: Create
+    discard: Discard
+    memory: RegionMemory
+
+    def region_side(self, conversion: Conversion) -> Placed | None:
+        """Stage the master's bytes and let the region convert on import; None: convert here."""
+        region, master = self.region, self.entry.master
+        record = self.create(replace(self.spec, disk_format=conversion.source))
+        try:
+            sent = self._master_bytes(record, stage=True)
+            image = self._import(record, virtual_size(master))
+            if image.disk_format != conversion.target:
+                self.memory.converts = False
+                raise ImageError(
+                    region.full,
+                    master.name,
+                    f"the region kept it {image.disk_format}: it does not convert on import",
+                )
+            if not image.os_hash_value and not image.checksum:
+                raise ImageError(region.full, master.name, "the region recorded no hash")
+        except (ImageError, RegionError) as error:
+            self.discard(record)
+            if isinstance(error, RegionError):
+                raise
+            LOG.warning(
+                "[%s] %s: region-side conversion did not work (%s); converting locally",
                 region.full,
                 master.name,
-                f"the region kept it {image.disk_format}: it does not convert on import",
+                error.detail,
             )
-        if not image.os_hash_value and not image.checksum:
-            raise ImageError(region.full, master.name, "the region recorded no hash")
-    except (ImageError, RegionError) as error:
-        discard(record)
-        if isinstance(error, RegionError):
-            raise
-        LOG.warning(
-            "[%s] %s: region-side conversion did not work (%s); converting locally",
-            region.full,
-            master.name,
-            error.detail,
+            return None
+        self.memory.converts = True
+        LOG.info(
+            "[%s] %s: converted %s by the region on import", region.full, master.name, conversion
         )
-        return None
-    memory.converts = True
-    LOG.info("[%s] %s: converted %s by the region on import", region.full, master.name, conversion)
-    return Placed(image, sent, CONVERT_REGION)
+        return Placed(image, sent, CONVERT_REGION)
 
+    def local(self, conversion: Conversion) -> Placed:
+        """Convert with qemu-img here, send the converted file, check the region's hashes.
 
-def _local(
-    facade: Facade,
-    source: MasterSource,
-    region: RegionRef,
-    entry: PlannedImage,
-    spec: NewImage,
-    conversion: Conversion,
-    create: Create,
-    discard: Discard,
-    memory: RegionMemory,
-    # the spec is already in the target format (engine/records.py)
-) -> Placed:
-    """Convert with qemu-img here, send the converted file, check the region's hashes."""
-    master = entry.master
-    with converted_file(source, master, conversion, region) as converted:
-        record = create(spec)
-        stream = HashingStream(paced(file_chunks(converted.path), memory.limiter), "sha512")
+        The spec is already in the target format (engine/records.py).
+        """
+        region, master = self.region, self.entry.master
+        with converted_file(self.source, master, conversion, region) as converted:
+            record = self.create(self.spec)
+            chunks = paced(file_chunks(converted.path), self.memory.limiter)
+            stream = HashingStream(chunks, "sha512")
+            try:
+                image = self._send_file(record, stream, converted.size)
+                fail = _mismatch(image, stream, converted.size)
+                if fail:
+                    raise ImageError(region.full, master.name, f"verification failed: {fail}")
+            except (ImageError, RegionError):
+                self.discard(record)
+                raise
+        LOG.info(
+            "[%s] %s: converted %s locally with qemu-img", region.full, master.name, conversion
+        )
+        return Placed(image, stream.size, CONVERT_LOCAL)
+
+    def into_stores(self) -> Placed:
+        """The master's bytes, unconverted, into exactly the stores asked."""
+        region, master, stores = self.region, self.entry.master, self.entry.stores
+        record = self.create(self.spec)
         try:
-            image = _send_file(facade, region, record, entry, stream, converted.size)
-            fail = _mismatch(image, stream, converted.size)
-            if fail:
-                raise ImageError(region.full, master.name, f"verification failed: {fail}")
+            if len(stores) > 1:
+                sent = self._master_bytes(record, stage=True)
+                image = self._import(record, master.size)
+                if not image.same_content(master):
+                    raise ImageError(region.full, master.name, "imported with another checksum")
+            else:
+                sent = self._master_bytes(record, store=stores[0])
+                image = self.facade.get_image(region, record.id)
         except (ImageError, RegionError):
-            discard(record)
+            self.discard(record)
             raise
-    LOG.info("[%s] %s: converted %s locally with qemu-img", region.full, master.name, conversion)
-    return Placed(image, stream.size, CONVERT_LOCAL)
+        return Placed(image, sent, STORE)
 
+    def _master_bytes(self, record: Image, *, stage: bool = False, store: str | None = None) -> int:
+        """The master's bytes into *record* (staged, or into *store*), checked; bytes sent."""
+        return copy_image_data(
+            self.facade,
+            self.source,
+            self.entry.master,
+            self.region,
+            record.id,
+            self.memory.limiter,
+            stage=stage,
+            store=store,
+        )
 
-def _send_file(
-    facade: Facade,
-    region: RegionRef,
-    record: Image,
-    entry: PlannedImage,
-    stream: HashingStream,
-    size: int,
-) -> Image:
-    label = f"[{region.full}] {entry.master.name}"
-    data = tracked(stream, size, label)
-    try:
-        if len(entry.stores) > 1:
-            facade.stage(region, record.id, data, size)
-            return facade.import_image(
-                region, record.id, "glance-direct", entry.stores, import_deadline(size)
-            )
-        if entry.stores:
-            facade.upload(region, record.id, data, size, entry.stores[0])
-        else:
-            facade.upload(region, record.id, data, size)
-    finally:
-        stream.close()
-    return facade.get_image(region, record.id)
+    def _import(self, record: Image, size: int) -> Image:
+        """Import a staged *record* into the planned stores, within its deadline."""
+        return self.facade.import_image(
+            self.region, record.id, "glance-direct", self.entry.stores, import_deadline(size)
+        )
+
+    def _send_file(self, record: Image, stream: HashingStream, size: int) -> Image:
+        """Send converted bytes: staged and imported into several stores, else uploaded."""
+        facade, region, stores = self.facade, self.region, self.entry.stores
+        data = tracked(stream, size, f"[{region.full}] {self.entry.master.name}")
+        try:
+            if len(stores) > 1:
+                facade.stage(region, record.id, data, size)
+                return self._import(record, size)
+            if stores:
+                facade.upload(region, record.id, data, size, stores[0])
+            else:
+                facade.upload(region, record.id, data, size)
+        finally:
+            stream.close()
+        return facade.get_image(region, record.id)
 
 
 def _mismatch(image: Image, stream: HashingStream, size: int) -> str:
@@ -211,37 +235,3 @@ def _mismatch(image: Image, stream: HashingStream, size: int) -> str:
     if not image.checksum and not image.os_hash_value:
         return "the region recorded no hash"
     return ""
-
-
-def _into_stores(
-    facade: Facade,
-    source: MasterSource,
-    region: RegionRef,
-    entry: PlannedImage,
-    spec: NewImage,
-    create: Create,
-    discard: Discard,
-    memory: RegionMemory,
-) -> Placed:
-    """The master's bytes, unconverted, into exactly the stores asked."""
-    master = entry.master
-    record = create(spec)
-    try:
-        if len(entry.stores) > 1:
-            sent = copy_image_data(
-                facade, source, master, region, record.id, memory.limiter, stage=True
-            )
-            image = facade.import_image(
-                region, record.id, "glance-direct", entry.stores, import_deadline(master.size)
-            )
-            if not image.same_content(master):
-                raise ImageError(region.full, master.name, "imported with another checksum")
-        else:
-            sent = copy_image_data(
-                facade, source, master, region, record.id, memory.limiter, store=entry.stores[0]
-            )
-            image = facade.get_image(region, record.id)
-    except (ImageError, RegionError):
-        discard(record)
-        raise
-    return Placed(image, sent, STORE)

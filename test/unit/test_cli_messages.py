@@ -13,22 +13,7 @@ from glancesync.model.region import RegionRef
 from glancesync.runner.regionlock import region_lock_path, region_locks
 from glancesync.testing.memcloud import MemoryCloud
 from glancesync.transfer import progress
-
-CONFIG = """\
-[main]
-master_region = RegionOne
-lock_file = {lock}
-[master]
-user = admin
-password = adminpass
-keystone_url = http://127.0.0.1:5000/v3
-tenant = admin
-[other]
-user = admin
-password = otherpass
-keystone_url = http://127.0.0.1:5001/v3
-tenant = admin
-"""
+from test.unit.conftest import CONFIG
 
 
 @pytest.fixture
@@ -36,7 +21,7 @@ def lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The [main] lock_file of the configuration; the config is in $GLANCESYNC_CONFIG."""
     base = tmp_path / "sync.lock"
     path = tmp_path / "glancesync.conf"
-    path.write_text(CONFIG.format(lock=base))
+    path.write_text(CONFIG.replace("[main]\n", f"[main]\nlock_file = {base}\n", 1))
     path.chmod(0o600)
     monkeypatch.setenv("GLANCESYNC_CONFIG", str(path))
     monkeypatch.chdir(tmp_path)
