@@ -128,7 +128,7 @@ def plan_region(
     )
     return RegionPlan(
         region=region,
-        entries=tuple(entries),
+        detailed=tuple(entries),
         obsolete=tuple(obsolete),
         warnings=catalog.warnings + retiring.warnings,
         retirements=retiring.steps,

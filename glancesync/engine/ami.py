@@ -7,7 +7,7 @@ the same kernel and ramdisk, so the planner resolves them per region
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from glancesync.engine.selection import MasterCatalog
@@ -19,7 +19,7 @@ from glancesync.model.values import frozen
 def resolve_ami(
     entry: PlannedImage,
     catalog: MasterCatalog,
-    base: Mapping[str, PlannedImage],
+    entry_of: Callable[[str], PlannedImage | None],
     by_name: Mapping[str, Sequence[Image]],
     project_id: str | None,
 ) -> PlannedImage:
@@ -45,7 +45,7 @@ def resolve_ami(
         if ref is None:
             problems.append(f"{key} {master_id} is not an image of the master")
             continue
-        dependency = base.get(ref.name)
+        dependency = entry_of(ref.name)
         if dependency is not None:
             if dependency.status.is_error:
                 problems.append(f"{key} image {ref.name!r} is in {dependency.status}")

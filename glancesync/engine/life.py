@@ -121,4 +121,4 @@ def adoption_plan(
                     leftovers=(),
                 )
             )
-    return RegionPlan(region=region, entries=tuple(adopted), warnings=warnings)
+    return RegionPlan(region=region, detailed=tuple(adopted), warnings=warnings)

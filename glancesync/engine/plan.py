@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import gc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import ParamSpec, TypeVar, cast
+from itertools import compress, repeat
+from operator import and_, attrgetter, is_, not_
+from typing import ParamSpec, TypeVar
 
 from glancesync.config.settings import TargetSettings
 from glancesync.engine.ami import resolve_ami
@@ -20,17 +22,19 @@ from glancesync.engine.conflicts import plan_content
 from glancesync.engine.life import adoption_plan, follow_renames
 from glancesync.engine.obsolete import plan_obsolete
 from glancesync.engine.prepared import (
+    NO_COPY,
     MasterFacts,
     TargetView,
     in_sync,
     prepared,
-    quick_in_sync,
+    quickly_in_sync,
 )
 from glancesync.engine.retire import RetireMode, RetirePlan, plan_retirements
 from glancesync.engine.selection import MasterCatalog
 from glancesync.engine.sharing import MemberLists
 from glancesync.engine.steps import (
     Action,
+    InSync,
     PlannedImage,
     RegionPlan,
     settled,
@@ -55,8 +59,8 @@ LEFTOVER_STATES = frozenset({"queued", "saving", "killed"})
 NO_MEMBERS = MemberLists()
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
-#: A place in the entry list, filled once renames are known.
-NOTHING_YET = cast(PlannedImage, None)
+_ID = attrgetter("id")
+_NAME = attrgetter("name")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -126,23 +130,31 @@ def plan_region(
     if target.support_obsolete_images:
         obsolete = plan_obsolete(catalog, present, project_id, target)
         consumed = {entry.region_image.id for entry in obsolete if entry.region_image}
-        present = [i for i in present if i.id not in consumed]
+        if consumed:
+            present = [i for i in present if i.id not in consumed]
     view = prepared(catalog, selected, target)
     by_name = _by_name(present)
-
-    # Most images are in sync: a cheap check settles them (prepared.in_sync);
-    # every other image takes the full rules below.
-    entries: list[PlannedImage] = []
-    slow: list[int] = []
-    missing: list[int] = []
     conversions = _conversions(view, storage, offer)
-    stores = storage.stores
-    append, listed = entries.append, by_name.get
-    for index, (image, facts) in enumerate(view.pairs):
-        candidates = listed(image.name)
+
+    # Most images are in sync: one pass over all copies settles them
+    # (prepared.quickly_in_sync); every other image takes the full rules.
+    copies = list(map(_only_copies(by_name, present).get, view.names, repeat(NO_COPY)))
+    settled_here = quickly_in_sync(view, copies, project_id)
+    if conversions:
+        # A converted copy holds other bytes than the master's: never quick.
+        settled_here = list(map(and_, settled_here, map(is_, conversions, repeat(None))))
+    if storage.stores:
+        for index in compress(range(len(copies)), settled_here):
+            if storage.missing_stores(copies[index]):
+                settled_here[index] = False
+
+    spelled: dict[int, PlannedImage] = {}
+    missing: list[int] = []
+    for index in compress(range(len(copies)), map(not_, settled_here)):
+        image, facts = selected[index], view.facts[index]
+        candidates = by_name.get(image.name)
         if candidates is None:
             missing.append(index)
-            append(NOTHING_YET)
             continue
         conversion = conversions[index] if conversions else None
         if len(candidates) == 1:
@@ -150,21 +162,18 @@ def plan_region(
             if (
                 (project_id is None or copy.owner == project_id)
                 and _in_sync(image, facts, copy, conversion)
-                and not (stores and storage.missing_stores(copy))
+                and not (storage.stores and storage.missing_stores(copy))
             ):
-                append(settled(image, copy, conversion))
+                settled_here[index] = True
                 continue
-        slow.append(index)
-        append(
-            plan_content(
-                image, candidates, target, project_id, members, view, facts, storage, conversion
-            )
+        spelled[index] = plan_content(
+            image, candidates, target, project_id, members, view, facts, storage, conversion
         )
     if missing:
         lacking = [selected[index] for index in missing]
-        renamed = follow_renames(lacking, by_name, project_id, names=view.name_set)
+        renamed = follow_renames(lacking, by_name, project_id, names=view.positions.keys())
         for index, image in zip(missing, lacking, strict=True):
-            entries[index] = (
+            spelled[index] = (
                 renamed[image.name].planned(members, target)
                 if image.name in renamed
                 else plan_content(
@@ -179,23 +188,22 @@ def plan_region(
                     conversions[index] if conversions else None,
                 )
             )
-        slow = sorted(slow + missing)
-    base = (
-        dict(zip(view.names, entries, strict=True)) if any(view.facts[i].ami for i in slow) else {}
+    in_sync = InSync(
+        positions=tuple(compress(range(len(copies)), settled_here)),
+        masters=tuple(compress(selected, settled_here)),
+        copies=tuple(compress(copies, settled_here)),
+        conversions=tuple(compress(conversions, settled_here)) if conversions else (),
     )
-    for index in slow:
-        image = selected[index]
-        entry = entries[index]
-        if view.facts[index].ami:
-            entry = resolve_ami(entry, catalog, base, by_name, project_id)
-        if entry.action.uploads and image.name in leftovers:
-            entry = replace(entry, leftovers=tuple(leftovers[image.name]))
-        entries[index] = entry
+    entry_of = _content_entries(view, spelled, copies, conversions)
+    _finish_entries(spelled, entry_of, view, catalog, by_name, project_id, leftovers)
+    detailed = tuple(spelled[index] for index in sorted(spelled))
     if adopt:
+        entries = RegionPlan(region, detailed, in_sync).entries
         return adoption_plan(region, entries, project_id, catalog.warnings)
     retiring = RetirePlan()
     if RetireMode(target.retire) is not RetireMode.KEEP:
-        claimed = {e.region_image.id for e in (*entries, *obsolete) if e.region_image is not None}
+        claimed = {e.region_image.id for e in (*detailed, *obsolete) if e.region_image is not None}
+        claimed.update(map(_ID, in_sync.copies))
         # A region NAME_obsolete holding the bytes of the master's NAME_obsolete is not gone.
         obsolete_by_name = view.obsolete_by_name
         claimed |= {
@@ -214,13 +222,66 @@ def plan_region(
         )
     return RegionPlan(
         region=region,
-        entries=tuple(entries),
+        detailed=detailed,
+        in_sync=in_sync,
         obsolete=tuple(obsolete),
         warnings=catalog.warnings + retiring.warnings,
         retirements=retiring.steps,
         retire_blocked=retiring.blocked,
-        blocked=_preflight(region, storage, entries, offer),
+        blocked=_preflight(region, storage, detailed, offer),
     )
+
+
+def _finish_entries(
+    spelled: dict[int, PlannedImage],
+    entry_of: Callable[[str], PlannedImage | None],
+    view: TargetView,
+    catalog: MasterCatalog,
+    by_name: Mapping[str, Sequence[Image]],
+    project_id: str | None,
+    leftovers: Mapping[str, Sequence[Image]],
+) -> None:
+    """Resolve AMI references and name the leftovers to delete, in ``spelled``.
+
+    Both concern few images: those with AMI references, and the uploads of
+    a name an interrupted run left records of.
+
+    ``entry_of`` gives the entry of a selected name as the content rules
+    left it, so that each image's references are resolved against its
+    kernel's and ramdisk's entries before their own references are.
+    """
+    for index in view.ami_positions:
+        if index in spelled:
+            spelled[index] = resolve_ami(spelled[index], catalog, entry_of, by_name, project_id)
+    for name, records in leftovers.items():
+        at = view.positions.get(name)
+        entry = spelled.get(at) if at is not None else None
+        if at is not None and entry is not None and entry.action.uploads:
+            spelled[at] = replace(entry, leftovers=tuple(records))
+
+
+def _content_entries(
+    view: TargetView,
+    spelled: Mapping[int, PlannedImage],
+    copies: Sequence[Image],
+    conversions: Sequence[Conversion | None],
+) -> Callable[[str], PlannedImage | None]:
+    """A lookup of each selected name's entry as the content rules made it.
+
+    An image not in ``spelled`` is in sync, with the copy at its position.
+    """
+    before = dict(spelled)  # a copy: AMI resolution then rewrites ``spelled``
+
+    def entry_of(name: str) -> PlannedImage | None:
+        index = view.positions.get(name)
+        if index is None:
+            return None
+        if index in before:
+            return before[index]
+        conversion = conversions[index] if conversions else None
+        return settled(view.selected[index], copies[index], conversion)
+
+    return entry_of
 
 
 def _conversions(
@@ -241,9 +302,7 @@ def _in_sync(image: Image, facts: MasterFacts, copy: Image, conversion: Conversi
     compared (no format warning is given then either).
     """
     if conversion is None:
-        return quick_in_sync(facts, copy) or (
-            copy.same_content(image) and in_sync(image, facts, copy)
-        )
+        return copy.same_content(image) and in_sync(image, facts, copy)
     return holds(copy, image, conversion) and in_sync(image, facts, copy, formats=False)
 
 
@@ -287,3 +346,15 @@ def _by_name(images: Iterable[Image]) -> dict[str, Sequence[Image]]:
             if len(same) > 1:
                 result[name] = sorted(same, key=lambda i: (i.created_at, i.id))
     return result
+
+
+def _only_copies(
+    by_name: Mapping[str, Sequence[Image]], present: Sequence[Image]
+) -> dict[str, Image]:
+    """Each name that one present image alone holds, with that image."""
+    only = dict(zip(map(_NAME, present), present, strict=True))
+    if len(only) < len(present):
+        for name, same in by_name.items():
+            if len(same) > 1:
+                del only[name]
+    return only

@@ -12,7 +12,8 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, contains, eq
 from typing import Any, NamedTuple
 
 from glancesync.config.settings import TargetSettings
@@ -35,8 +36,8 @@ from glancesync.model.values import frozen
 _STAMP_KEYS = (SOURCE_ID, SOURCE_REGION, SOURCE_HASH)
 #: The fields a copy must share with its master to be settled by the quick
 #: check: the strongest hash (so the same bytes), then what a metadata
-#: change would write or a format warning compare. One C call per copy.
-_fields_of = attrgetter(
+#: change would write or a format warning compare, then the properties.
+_QUICK_FIELDS = (
     "os_hash_algo",
     "os_hash_value",
     "visibility",
@@ -46,7 +47,15 @@ _fields_of = attrgetter(
     "disk_format",
     "container_format",
     "tags",
+    "properties",
 )
+_fields_of = attrgetter(*_QUICK_FIELDS)
+#: The same with the copy's owner first, for a plan that looks at owners.
+_owned_fields_of = attrgetter("owner", *_QUICK_FIELDS)
+_raw_of = attrgetter("raw")
+#: What stands for the copy of a name the region does not hold exactly once:
+#: it has no hash, so it matches no master image's fields.
+NO_COPY = Image(id="", name="")
 
 
 class MasterFacts(NamedTuple):
@@ -68,9 +77,9 @@ class MasterFacts(NamedTuple):
     involved: bool
     #: Whether the image has AMI references to resolve.
     ami: bool
-    #: The hash and system fields a copy must have (:data:`_fields_of`); None
-    #: when the quick check cannot settle the image (no hash to compare, or
-    #: :attr:`involved`).
+    #: The hash, system fields and properties a copy must have
+    #: (:data:`_QUICK_FIELDS`); None when the quick check cannot settle the
+    #: image (no hash to compare, or :attr:`involved`).
     fields: tuple[Any, ...] | None
 
 
@@ -81,18 +90,32 @@ class TargetView:
     selected: Sequence[Image]
     target: TargetSettings
     facts: tuple[MasterFacts, ...]
-    #: The selected images' names, in their order, and as a set.
+    #: The selected images' names, in their order, and where each is.
     names: tuple[str, ...]
-    name_set: frozenset[str]
-    #: Each selected image with its facts.
-    pairs: tuple[tuple[Image, MasterFacts], ...]
+    positions: Mapping[str, int]
+    #: Where the images with AMI references are.
+    ami_positions: tuple[int, ...]
     kept_ids: frozenset[str]
     obsolete_by_name: Mapping[str, Image]
+    #: What the quick check compares each image's copy with, per project
+    #: (see :meth:`expected`), made on first need.
+    expectations: dict[str | None, tuple[tuple[Any, ...] | None, ...]] = field(
+        default_factory=dict, compare=False
+    )
     #: Upload entries of unshared images by master id, conversion and
     #: stores, made on first need.
     uploads: dict[tuple[str, Conversion | None, tuple[str, ...]], PlannedImage] = field(
         default_factory=dict, compare=False
     )
+
+    def expected(self, project_id: str | None) -> tuple[tuple[Any, ...] | None, ...]:
+        """Per selected image, the fields its copy must have, owner first when owners count."""
+        found = self.expectations.get(project_id)
+        if found is None:
+            owner = () if project_id is None else (project_id,)
+            found = tuple(None if f.fields is None else (*owner, *f.fields) for f in self.facts)
+            self.expectations[project_id] = found
+        return found
 
     def upload_entry(
         self, master: Image, conversion: Conversion | None, stores: tuple[str, ...]
@@ -119,14 +142,15 @@ class TargetView:
 
 def master_facts(master: Image, target: TargetSettings) -> MasterFacts:
     """The facts of one master image in one target."""
-    wanted = copied_properties(master, target)
+    properties = copied_properties(master, target)
+    # Most images copy all their properties: share the master's mapping then.
+    wanted = master.properties if properties == master.properties else frozen(properties)
     kept = wanted.keys() | set(AMI_KEYS)
     ami = any(k in master.properties for k in AMI_KEYS)
     stamped = stamp(master, master.region)
     involved = ami or master.visibility == "shared"
     return MasterFacts(
-        # Most images copy all their properties: share the master's mapping then.
-        wanted=master.properties if wanted == master.properties else frozen(wanted),
+        wanted=wanted,
         removable=tuple(sorted(k for k in target.metadata_set if k not in kept)),
         stamp_values=tuple(stamped[k] for k in _STAMP_KEYS),
         tags=tuple(sorted(master.tags)),
@@ -134,26 +158,40 @@ def master_facts(master: Image, target: TargetSettings) -> MasterFacts:
         ami=ami,
         fields=None
         if involved or not (master.os_hash_algo and master.os_hash_value)
-        else _fields_of(master),
+        else (*_fields_of(master)[:-1], wanted),
     )
 
 
-def quick_in_sync(facts: MasterFacts, copy: Image) -> bool:
-    """Same content and :func:`in_sync`, for the common copy: all as the master has it.
+def quickly_in_sync(
+    view: TargetView, copies: Sequence[Image], project_id: str | None
+) -> list[bool]:
+    """Per selected image, whether its copy needs nothing, by the quick check.
 
-    The strongest hash, every compared field and every property equal the
-    master's. False says nothing: the caller then looks closer.
+    ``copies`` holds, at each image's position, the region's only image of
+    that name (:data:`NO_COPY` where there is none or more than one). A copy
+    passes when it is our own (``project_id``), its hash, compared fields
+    and properties equal the master's, it records no members, and any
+    provenance it has names this master image and its bytes as written.
+    Most copies of a large region pass, so the fields of all of them are
+    compared in one pass at C speed. False says nothing: the caller then
+    looks closer (:func:`in_sync`, and the full rules).
     """
-    if facts.fields is None or _fields_of(copy) != facts.fields:
-        return False
-    if copy.properties != facts.wanted:
-        return False
-    raw = copy.raw
-    if MEMBERS in raw:
-        return False
-    return SOURCE_ID not in raw or (
-        (raw.get(SOURCE_ID), raw.get(SOURCE_REGION), raw.get(SOURCE_HASH)) == facts.stamp_values
-    )
+    fields_of = _fields_of if project_id is None else _owned_fields_of
+    passed = list(map(eq, map(fields_of, copies), view.expected(project_id)))
+    raws = list(map(_raw_of, compress(copies, passed)))
+    if not any(map(contains, raws, repeat(MEMBERS))) and not any(
+        map(contains, raws, repeat(SOURCE_ID))
+    ):
+        return passed  # no copy records members or provenance: nothing more to compare
+    for index in compress(range(len(passed)), passed):
+        raw = copies[index].raw
+        if MEMBERS in raw or (
+            SOURCE_ID in raw
+            and (raw.get(SOURCE_ID), raw.get(SOURCE_REGION), raw.get(SOURCE_HASH))
+            != view.facts[index].stamp_values
+        ):
+            passed[index] = False
+    return passed
 
 
 def in_sync(master: Image, facts: MasterFacts, copy: Image, formats: bool = True) -> bool:
@@ -230,8 +268,8 @@ def prepared(
         target=target,
         facts=facts,
         names=tuple(image.name for image in selected),
-        name_set=frozenset(image.name for image in selected),
-        pairs=tuple(zip(selected, facts, strict=True)),
+        positions={image.name: index for index, image in enumerate(selected)},
+        ami_positions=tuple(index for index, f in enumerate(facts) if f.ami),
         kept_ids=kept_master_ids(catalog, selected),
         obsolete_by_name={i.name: i for i in catalog.obsolete},
     )

@@ -9,6 +9,7 @@ out its steps and nothing else.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -143,12 +144,53 @@ def settled(master: Image, copy: Image, conversion: Conversion | None = None) ->
 
 
 @dataclass(frozen=True)
+class InSync:
+    """The images of a region that need nothing, kept as pairs, not as entries.
+
+    Most images of a synchronised federation are in sync, and what the
+    plan says of each is fully given by its master image, its copy and the
+    copy's conversion: :func:`settled` makes the entry from them. Kept as
+    three aligned tuples, a region of ten thousand such images is planned
+    without ten thousand entries; a reader that wants them (the status
+    report, say) gets them from :attr:`RegionPlan.entries`, and apply, which
+    has nothing to do for them, never does (doc/design.rst, "A plan names
+    its in-sync images").
+    """
+
+    #: Where each image is in the selection the plan was made for.
+    positions: tuple[int, ...] = ()
+    masters: tuple[Image, ...] = ()
+    copies: tuple[Image, ...] = ()
+    #: Each copy's conversion; () when no copy is converted.
+    conversions: tuple[Conversion | None, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def entries(self) -> list[PlannedImage]:
+        """The entries these pairs stand for, in their order."""
+        conversions = self.conversions or (None,) * len(self.positions)
+        return list(map(settled, self.masters, self.copies, conversions))
+
+
+#: A region with no image in sync.
+NONE_IN_SYNC = InSync()
+
+
+@dataclass(frozen=True, eq=False)
 class RegionPlan:
-    """Everything one region needs, in the order it must be done."""
+    """Everything one region needs, in the order it must be done.
+
+    Two plans are equal when they say the same of every image
+    (:attr:`entries`), whichever images each keeps as pairs.
+    """
 
     region: RegionRef
-    #: One entry per selected master image, smallest first.
-    entries: tuple[PlannedImage, ...] = ()
+    #: The entries spelled out, in selection order: every image that is not
+    #: in :attr:`in_sync` (a planner may also spell out in-sync ones).
+    detailed: tuple[PlannedImage, ...] = ()
+    #: The images that need nothing, as pairs.
+    in_sync: InSync = NONE_IN_SYNC
     #: Renames and updates of obsolete images (not part of the status report).
     obsolete: tuple[PlannedImage, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -159,11 +201,41 @@ class RegionPlan:
     #: Why the region cannot take this plan (preflight); nothing is written then.
     blocked: str | None = None
 
+    @functools.cached_property
+    def entries(self) -> tuple[PlannedImage, ...]:
+        """One entry per selected master image, smallest first."""
+        if not self.in_sync:
+            return self.detailed
+        count = len(self.in_sync) + len(self.detailed)
+        merged: list[PlannedImage | None] = [None] * count
+        for position, entry in zip(self.in_sync.positions, self.in_sync.entries(), strict=True):
+            merged[position] = entry
+        spelled = iter(self.detailed)
+        return tuple(entry if entry is not None else next(spelled) for entry in merged)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RegionPlan):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _compared(self) -> tuple[object, ...]:
+        return (
+            self.region,
+            self.entries,
+            self.obsolete,
+            self.warnings,
+            self.retirements,
+            self.retire_blocked,
+            self.blocked,
+        )
+
     @property
     def synchronised(self) -> bool:
         """True only when nothing is pending and nothing is in error."""
         return (
-            all(entry.status.is_final for entry in self.entries)
+            all(entry.status.is_final for entry in self.detailed)
             and all(entry.action is Action.NONE for entry in self.obsolete)
             and not self.retirements
             and not self.retire_blocked
@@ -172,21 +244,21 @@ class RegionPlan:
 
     @property
     def has_errors(self) -> bool:
-        return any(entry.status.is_error for entry in self.entries) or bool(self.retire_blocked)
+        return any(entry.status.is_error for entry in self.detailed) or bool(self.retire_blocked)
 
     def metadata_steps(self) -> list[PlannedImage]:
         """Metadata work, done before any upload (it is cheap and safe)."""
-        updates = [e for e in self.entries if e.action in _METADATA_ACTIONS]
+        updates = [e for e in self.detailed if e.action in _METADATA_ACTIONS]
         return [e for e in self.obsolete if e.action is not Action.NONE] + updates
 
     def store_steps(self) -> list[PlannedImage]:
         """Copies of region images into the stores they lack (region-side, no upload)."""
-        return [e for e in self.entries if e.action is Action.COPY_STORES]
+        return [e for e in self.detailed if e.action is Action.COPY_STORES]
 
     def upload_steps(self) -> list[PlannedImage]:
         """Uploads, smallest first, so a full region is found early."""
-        return [e for e in self.entries if e.action.uploads]
+        return [e for e in self.detailed if e.action.uploads]
 
     def ami_steps(self) -> list[PlannedImage]:
         """AMI fix-ups, last: they wait for kernels and ramdisks uploaded before."""
-        return [e for e in self.entries if e.awaits]
+        return [e for e in self.detailed if e.awaits]

@@ -60,6 +60,8 @@ class Storage:
 
     def missing_stores(self, image: Image) -> tuple[str, ...]:
         """The wanted stores *image* is not in yet."""
+        if not self.stores:
+            return ()
         held = image_stores(image)
         return tuple(s for s in self.stores if s not in held)
 

@@ -417,6 +417,40 @@ def test_a_settled_entry_is_the_plain_in_sync_entry() -> None:
     assert settled(master, copy, conversion) == converted
 
 
+def test_in_sync_images_are_kept_as_pairs_and_read_back_as_entries() -> None:
+    _, masters, listings = _federation(6, images=300, regions=1)
+    target = _target("default")
+    catalog = master_catalog(masters, ME, MASTER_REGION)
+    selected = select(catalog, target).images
+    region = RegionRef("master", "Region00")
+    plan = plan_region(region, catalog, selected, listings[0], target, ME, now=NOW)
+
+    assert len(plan.in_sync) > len(selected) // 2, "most of a generated region is in sync"
+    assert len(plan.in_sync) + len(plan.detailed) == len(plan.entries) == len(selected)
+    assert all(
+        e == PlannedImage(e.master, Status.OK, Action.NONE, e.region_image, conversion=e.conversion)
+        for e in plan.in_sync.entries()
+    )
+    assert [e.master for e in plan.entries] == list(selected)
+    spelled = RegionPlan(
+        region,
+        detailed=plan.entries,
+        obsolete=plan.obsolete,
+        warnings=plan.warnings,
+        retirements=plan.retirements,
+        retire_blocked=plan.retire_blocked,
+        blocked=plan.blocked,
+    )
+    assert spelled == plan, "equal plans whichever images each keeps as pairs"
+    assert spelled.upload_steps() == plan.upload_steps()
+    assert spelled.metadata_steps() == plan.metadata_steps()
+    assert spelled.synchronised is plan.synchronised
+    one_off = replace(plan.in_sync.entries()[0], status=Status.PENDING_METADATA)
+    changed = list(plan.entries)
+    changed[plan.in_sync.positions[0]] = one_off
+    assert RegionPlan(region, detailed=tuple(changed), warnings=plan.warnings) != plan
+
+
 def _assert_same(expected: RegionPlan, got: RegionPlan, where: str) -> None:
     """Equal plans; on a difference, name the first entry that differs."""
     for mine, theirs in zip(got.entries, expected.entries, strict=True):
