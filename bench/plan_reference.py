@@ -105,7 +105,7 @@ def plan_region(
     for image in selected:
         entry = _plan_ami(base[image.name], catalog, base, by_name, project_id)
         if entry.action.uploads:
-            entry = replace(entry, leftovers=tuple(leftovers.get(image.name, ())))
+            entry = entry._replace(leftovers=tuple(leftovers.get(image.name, ())))
         entries.append(entry)
     if adopt:
         return adoption_plan(region, entries, project_id, catalog.warnings)
@@ -240,7 +240,7 @@ def _plan_content(
     entry = _plan_conflict(master, chosen, target, warnings + more, shared_with)
     if entry.action.uploads and entry.new_image is not None:
         spec = new_image_for(master, target, shared_with, conversion)
-        entry = replace(entry, new_image=spec, conversion=conversion, stores=storage.stores)
+        entry = entry._replace(new_image=spec, conversion=conversion, stores=storage.stores)
     return entry
 
 
@@ -360,11 +360,10 @@ def _plan_ami(
         new_image = replace(
             entry.new_image, properties=frozen({**entry.new_image.properties, **resolved})
         )
-        entry = replace(entry, new_image=new_image, awaits=frozen(awaits))
+        entry = entry._replace(new_image=new_image, awaits=frozen(awaits))
     if problems and own_content_fine:
         warning = f"image {entry.master.name!r}: " + "; ".join(problems)
-        return replace(
-            entry,
+        return entry._replace(
             status=Status.ERROR_AMI,
             action=Action.NONE,
             change=NO_CHANGE,
@@ -378,15 +377,14 @@ def _plan_ami(
         change = entry.change
         if fixes:
             change = replace(change, set_properties=frozen({**change.set_properties, **fixes}))
-        entry = replace(
-            entry,
+        entry = entry._replace(
             change=change,
             awaits=frozen(awaits),
             status=Status.PENDING_METADATA if not change.is_empty() else entry.status,
             action=Action.UPDATE_METADATA if not change.is_empty() else entry.action,
         )
     if awaits and own_content_fine:
-        entry = replace(entry, status=Status.PENDING_AMI)
+        entry = entry._replace(status=Status.PENDING_AMI)
     return entry
 
 

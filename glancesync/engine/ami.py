@@ -69,11 +69,10 @@ def resolve_ami(
         new_image = replace(
             entry.new_image, properties=frozen({**entry.new_image.properties, **resolved})
         )
-        entry = replace(entry, new_image=new_image, awaits=frozen(awaits))
+        entry = entry._replace(new_image=new_image, awaits=frozen(awaits))
     if problems and own_content_fine:
         warning = f"image {entry.master.name!r}: " + "; ".join(problems)
-        return replace(
-            entry,
+        return entry._replace(
             status=Status.ERROR_AMI,
             action=Action.NONE,
             change=NO_CHANGE,
@@ -97,9 +96,9 @@ def resolve_ami(
             or status is not entry.status
             or action is not entry.action
         ):
-            entry = replace(
-                entry, change=change, awaits=frozen(awaits), status=status, action=action
+            entry = entry._replace(
+                change=change, awaits=frozen(awaits), status=status, action=action
             )
     if awaits and own_content_fine:
-        entry = replace(entry, status=Status.PENDING_AMI)
+        entry = entry._replace(status=Status.PENDING_AMI)
     return entry

@@ -10,7 +10,6 @@ in-sync check did not settle.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from glancesync.config.settings import TargetSettings
 from glancesync.engine.prepared import (
@@ -124,7 +123,7 @@ def plan_content(
     entry = plan_conflict(master, chosen, target, warnings + more, shared_with)
     if entry.action.uploads and entry.new_image is not None:
         spec = new_image_for(master, target, shared_with, conversion)
-        entry = replace(entry, new_image=spec, conversion=conversion, stores=storage.stores)
+        entry = entry._replace(new_image=spec, conversion=conversion, stores=storage.stores)
     return entry
 
 

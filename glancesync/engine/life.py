@@ -109,11 +109,10 @@ def adoption_plan(
         )
         if adoptable:
             change = MetadataChange(set_properties=frozen(stamp(entry.master, entry.master.region)))
-            adopted.append(replace(entry, action=Action.ADOPT, change=change, new_image=None))
+            adopted.append(entry._replace(action=Action.ADOPT, change=change, new_image=None))
         else:
             adopted.append(
-                replace(
-                    entry,
+                entry._replace(
                     action=Action.NONE,
                     change=NO_CHANGE,
                     new_image=None,

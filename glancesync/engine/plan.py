@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timezone
 from itertools import compress, repeat
 from operator import and_, attrgetter, is_, not_
@@ -257,7 +256,7 @@ def _finish_entries(
         at = view.positions.get(name)
         entry = spelled.get(at) if at is not None else None
         if at is not None and entry is not None and entry.action.uploads:
-            spelled[at] = replace(entry, leftovers=tuple(records))
+            spelled[at] = entry._replace(leftovers=tuple(records))
 
 
 def _content_entries(

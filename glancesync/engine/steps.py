@@ -11,8 +11,8 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from glancesync.engine.retire import Retirement, RetireMode
 from glancesync.engine.storage import Conversion
@@ -88,9 +88,18 @@ RETIRE_ACTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class PlannedImage:
-    """One master image in one region: its status and the work it needs."""
+#: The AMI references of an entry that awaits none.
+NO_AWAITS: Mapping[str, str] = frozen({})
+
+
+class PlannedImage(NamedTuple):
+    """One master image in one region: its status and the work it needs.
+
+    A named tuple, not a dataclass: a plan makes one for every image that
+    needs work in every region, and a tuple is the cheapest frozen value to
+    make (bench/planning.py). Copies with another field are made with
+    ``_replace``.
+    """
 
     master: Image
     status: Status
@@ -102,7 +111,7 @@ class PlannedImage:
     #: The record to create when the action uploads.
     new_image: NewImage | None = None
     #: AMI keys waiting for an image uploaded in this run: key -> image name.
-    awaits: Mapping[str, str] = field(default_factory=lambda: frozen({}))
+    awaits: Mapping[str, str] = NO_AWAITS
     #: Unfinished records of an earlier run, deleted before the upload.
     leftovers: tuple[Image, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -121,26 +130,9 @@ class PlannedImage:
         return str(self.action.value)
 
 
-#: The fields of an in-sync entry, from the class itself so none is ever missed
-#: (see :func:`settled`); its two images and conversion are set per entry.
-_SETTLED: dict[str, Any] = dict(PlannedImage(cast(Image, None), Status.OK, Action.NONE).__dict__)
-
-
 def settled(master: Image, copy: Image, conversion: Conversion | None = None) -> PlannedImage:
-    """``PlannedImage(master, Status.OK, Action.NONE, copy, conversion=conversion)``, faster.
-
-    Most entries of a plan are this one; a frozen dataclass's ``__init__``
-    sets each of its fields through ``object.__setattr__``, which dominates
-    the planning of a large region (bench/planning.py). The value is the
-    same: test/unit/test_plan_fast.py compares it.
-    """
-    entry = object.__new__(PlannedImage)
-    fields = _SETTLED.copy()
-    fields["master"] = master
-    fields["region_image"] = copy
-    fields["conversion"] = conversion
-    object.__setattr__(entry, "__dict__", fields)
-    return entry
+    """The entry of an image in sync: ``copy`` holds ``master`` as it must be."""
+    return PlannedImage(master, Status.OK, Action.NONE, copy, conversion=conversion)
 
 
 @dataclass(frozen=True)

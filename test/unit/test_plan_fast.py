@@ -409,8 +409,8 @@ def test_a_settled_entry_is_the_plain_in_sync_entry() -> None:
     plain = PlannedImage(master, Status.OK, Action.NONE, copy)
     fast = settled(master, copy)
     assert fast == plain and repr(fast) == repr(plain)
-    assert replace(fast, status=Status.PENDING_METADATA) == replace(
-        plain, status=Status.PENDING_METADATA
+    assert fast._replace(status=Status.PENDING_METADATA) == plain._replace(
+        status=Status.PENDING_METADATA
     )
     conversion = Conversion("qcow2", "raw", REGION_SIDE)
     converted = PlannedImage(master, Status.OK, Action.NONE, copy, conversion=conversion)
@@ -445,7 +445,7 @@ def test_in_sync_images_are_kept_as_pairs_and_read_back_as_entries() -> None:
     assert spelled.upload_steps() == plan.upload_steps()
     assert spelled.metadata_steps() == plan.metadata_steps()
     assert spelled.synchronised is plan.synchronised
-    one_off = replace(plan.in_sync.entries()[0], status=Status.PENDING_METADATA)
+    one_off = plan.in_sync.entries()[0]._replace(status=Status.PENDING_METADATA)
     changed = list(plan.entries)
     changed[plan.in_sync.positions[0]] = one_off
     assert RegionPlan(region, detailed=tuple(changed), warnings=plan.warnings) != plan
