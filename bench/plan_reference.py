@@ -376,7 +376,7 @@ def _plan_ami(
         fixes = {k: v for k, v in resolved.items() if current.get(k) != v}
         change = entry.change
         if fixes:
-            change = replace(change, set_properties=frozen({**change.set_properties, **fixes}))
+            change = change._replace(set_properties=frozen({**change.set_properties, **fixes}))
         entry = entry._replace(
             change=change,
             awaits=frozen(awaits),
@@ -469,7 +469,7 @@ def _planned_rename(renamed: Renamed, members: MemberLists, target: TargetSettin
         Status.PENDING_METADATA,
         Action.FOLLOW_RENAME,
         copy,
-        replace(change, name=master.name),
+        change._replace(name=master.name),
         warnings=warnings,
     )
 

@@ -85,7 +85,7 @@ def resolve_ami(
         fixes = {k: v for k, v in resolved.items() if current.get(k) != v}
         change = entry.change
         if fixes:
-            change = replace(change, set_properties=frozen({**change.set_properties, **fixes}))
+            change = change._replace(set_properties=frozen({**change.set_properties, **fixes}))
         status = Status.PENDING_METADATA if not change.is_empty() else entry.status
         action = Action.UPDATE_METADATA if not change.is_empty() else entry.action
         # Most copies have their references right already: then the entry stays as it is.

@@ -327,5 +327,5 @@ def _fix_ami(facade: Facade, run: _Run, entry: PlannedImage) -> None:
             run.region.full, entry.master.name, f"{', '.join(missing)} was not uploaded"
         )
     ids = {key: run.uploaded[name] for key, name in entry.awaits.items()}
-    change = replace(MetadataChange(), set_properties=ids)
+    change = MetadataChange(set_properties=ids)
     facade.update_image(run.region, target_id, change)

@@ -9,7 +9,7 @@ existed (doc/manual.rst, "An image's life").
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from glancesync.config.settings import TargetSettings
 from glancesync.engine.records import format_warnings, metadata_change
@@ -40,7 +40,7 @@ class Renamed:
             Status.PENDING_METADATA,
             Action.FOLLOW_RENAME,
             self.copy,
-            replace(change, name=self.master.name),
+            change._replace(name=self.master.name),
             warnings=warnings,
         )
 

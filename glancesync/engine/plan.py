@@ -12,7 +12,7 @@ import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import compress, repeat
-from operator import and_, attrgetter, is_, not_
+from operator import and_, attrgetter, is_, itemgetter, not_
 from typing import ParamSpec, TypeVar
 
 from glancesync.config.settings import TargetSettings
@@ -59,7 +59,9 @@ NO_MEMBERS = MemberLists()
 #: States in which a region image counts as present.
 PRESENT_STATES = frozenset({"active", "deactivated"})
 _ID = attrgetter("id")
-_NAME = attrgetter("name")
+_first = itemgetter(0)
+#: The group of a name the region does not hold.
+_NO_GROUP = (NO_COPY,)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,7 +124,7 @@ def plan_region(
         else [i for i in region_images if i.owner == project_id]
     )
     visible = mine if target.only_tenant_images else region_images
-    leftovers = _by_name(i for i in mine if i.status in LEFTOVER_STATES)
+    leftovers = _by_name([i for i in mine if i.status in LEFTOVER_STATES])
     present = [i for i in visible if i.status in PRESENT_STATES]
 
     obsolete: list[PlannedImage] = []
@@ -137,7 +139,7 @@ def plan_region(
 
     # Most images are in sync: one pass over all copies settles them
     # (prepared.quickly_in_sync); every other image takes the full rules.
-    copies = list(map(_only_copies(by_name, present).get, view.names, repeat(NO_COPY)))
+    copies = _copies_at(view, by_name, len(present))
     settled_here = quickly_in_sync(view, copies, project_id)
     if conversions:
         # A converted copy holds other bytes than the master's: never quick.
@@ -347,13 +349,16 @@ def _by_name(images: Iterable[Image]) -> dict[str, Sequence[Image]]:
     return result
 
 
-def _only_copies(
-    by_name: Mapping[str, Sequence[Image]], present: Sequence[Image]
-) -> dict[str, Image]:
-    """Each name that one present image alone holds, with that image."""
-    only = dict(zip(map(_NAME, present), present, strict=True))
-    if len(only) < len(present):
+def _copies_at(view: TargetView, by_name: Mapping[str, Sequence[Image]], count: int) -> list[Image]:
+    """At each selected image's position, the region's only image of that name.
+
+    :data:`~glancesync.engine.prepared.NO_COPY` where the region holds none
+    or several; *count* is the number of images in ``by_name``.
+    """
+    copies = list(map(_first, map(by_name.get, view.names, repeat(_NO_GROUP))))
+    if len(by_name) < count:
         for name, same in by_name.items():
-            if len(same) > 1:
-                del only[name]
-    return only
+            at = view.positions.get(name)
+            if len(same) > 1 and at is not None:
+                copies[at] = NO_COPY
+    return copies

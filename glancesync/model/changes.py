@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from glancesync.model.values import empty
 
@@ -35,12 +35,17 @@ class NewImage:
     members: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class MetadataChange:
+#: The properties of a change that sets none.
+NO_PROPERTIES: Mapping[str, Any] = empty()
+
+
+class MetadataChange(NamedTuple):
     """A minimal change to an existing image: only what differs.
 
     ``None`` means "leave as it is". Properties not named here are never
-    touched, so a region's local properties survive.
+    touched, so a region's local properties survive. A named tuple, as the
+    plan's entries are (glancesync/engine/steps.py): the planner makes one
+    for every copy whose metadata it compares in full.
     """
 
     name: str | None = None
@@ -53,7 +58,7 @@ class MetadataChange:
     tags: tuple[str, ...] | None = None
     #: ``os_hidden``: only retirement sets it; otherwise it is the region's own.
     hidden: bool | None = None
-    set_properties: Mapping[str, Any] = field(default_factory=empty)
+    set_properties: Mapping[str, Any] = NO_PROPERTIES
     remove_properties: tuple[str, ...] = ()
     add_members: tuple[str, ...] = ()
     remove_members: tuple[str, ...] = ()
