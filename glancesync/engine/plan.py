@@ -27,6 +27,7 @@ from glancesync.engine.prepared import (
     in_sync,
     prepared,
     quickly_in_sync,
+    settle_ami_copies,
 )
 from glancesync.engine.retire import RetireMode, RetirePlan, plan_retirements
 from glancesync.engine.selection import MasterCatalog
@@ -148,6 +149,10 @@ def plan_region(
         for index in compress(range(len(copies)), settled_here):
             if storage.missing_stores(copies[index]):
                 settled_here[index] = False
+    if not conversions and not storage.stores:
+        # Where copies are converted or stored apart, the AMI rules see a
+        # kernel's entry as its conversion or stores leave it: full rules then.
+        settle_ami_copies(view, copies, project_id, settled_here)
 
     spelled: dict[int, PlannedImage] = {}
     missing: list[int] = []

@@ -95,6 +95,10 @@ class TargetView:
     positions: Mapping[str, int]
     #: Where the images with AMI references are.
     ami_positions: tuple[int, ...]
+    #: Of those, the ones the quick check may settle (not shared, with a
+    #: hash): position -> each AMI key with the position of the image it
+    #: names (:func:`settle_ami_copies`).
+    ami_refs: Mapping[int, tuple[tuple[str, int], ...]]
     kept_ids: frozenset[str]
     obsolete_by_name: Mapping[str, Image]
     #: What the quick check compares each image's copy with, per project
@@ -184,14 +188,48 @@ def quickly_in_sync(
     ):
         return passed  # no copy records members or provenance: nothing more to compare
     for index in compress(range(len(passed)), passed):
-        raw = copies[index].raw
-        if MEMBERS in raw or (
-            SOURCE_ID in raw
-            and (raw.get(SOURCE_ID), raw.get(SOURCE_REGION), raw.get(SOURCE_HASH))
-            != view.facts[index].stamp_values
-        ):
+        if not _bookkeeping_agrees(copies[index].raw, view.facts[index]):
             passed[index] = False
     return passed
+
+
+def settle_ami_copies(
+    view: TargetView,
+    copies: Sequence[Image],
+    project_id: str | None,
+    settled: list[bool],
+) -> None:
+    """The quick check for images with AMI references, after every other image.
+
+    A copy of such an image is in sync when it passes the quick check with
+    its ``kernel_id`` and ``ramdisk_id`` naming this region's copies of the
+    master's kernel and ramdisk, and those copies are settled themselves:
+    then the AMI rules (:mod:`glancesync.engine.ami`) would resolve each
+    reference to the id it already holds. Only images whose references all
+    name selected images are looked at (:attr:`TargetView.ami_refs`); any
+    other takes the full rules. ``settled`` is updated in place.
+    """
+    for index, refs in view.ami_refs.items():
+        if not all(settled[at] for _, at in refs):
+            continue
+        copy = copies[index]
+        if project_id is not None and copy.owner != project_id:
+            continue
+        facts = view.facts[index]
+        wanted = dict(facts.wanted)
+        wanted.update((key, copies[at].id) for key, at in refs)
+        expected = (*_fields_of(view.selected[index])[:-1], wanted)
+        if _fields_of(copy) == expected and _bookkeeping_agrees(copy.raw, facts):
+            settled[index] = True
+
+
+def _bookkeeping_agrees(raw: Mapping[str, Any], facts: MasterFacts) -> bool:
+    """No members recorded, and any provenance names the master image as written."""
+    if MEMBERS in raw:
+        return False
+    return SOURCE_ID not in raw or (
+        (raw.get(SOURCE_ID), raw.get(SOURCE_REGION), raw.get(SOURCE_HASH)) == facts.stamp_values
+    )
 
 
 def in_sync(master: Image, facts: MasterFacts, copy: Image, formats: bool = True) -> bool:
@@ -243,6 +281,24 @@ def in_sync(master: Image, facts: MasterFacts, copy: Image, formats: bool = True
     return True
 
 
+def _ami_refs(
+    catalog: MasterCatalog, selected: Sequence[Image], positions: Mapping[str, int]
+) -> dict[int, tuple[tuple[str, int], ...]]:
+    """The AMI images the quick check may settle, with where their references are."""
+    found: dict[int, tuple[tuple[str, int], ...]] = {}
+    for index, image in enumerate(selected):
+        keys = [key for key in AMI_KEYS if key in image.properties]
+        if not keys or image.visibility == "shared" or not image.os_hash_value:
+            continue
+        if not image.os_hash_algo:
+            continue
+        named = [catalog.by_id.get(str(image.properties[key])) for key in keys]
+        at = [positions.get(ref.name) if ref is not None else None for ref in named]
+        if all(a is not None for a in at):
+            found[index] = tuple((key, a) for key, a in zip(keys, at, strict=True) if a is not None)
+    return found
+
+
 #: (id of the catalog, id of the target) -> the view made for them. An entry
 #: leaves when its catalog is freed (weakref.finalize), so the cache never
 #: keeps a master listing alive, and an id is never reused while in it.
@@ -263,13 +319,15 @@ def prepared(
     if view is not None and view.selected is selected:
         return view
     facts = tuple(master_facts(image, target) for image in selected)
+    positions = {image.name: index for index, image in enumerate(selected)}
     view = TargetView(
         selected=selected,
         target=target,
         facts=facts,
         names=tuple(image.name for image in selected),
-        positions={image.name: index for index, image in enumerate(selected)},
+        positions=positions,
         ami_positions=tuple(index for index, f in enumerate(facts) if f.ami),
+        ami_refs=_ami_refs(catalog, selected, positions),
         kept_ids=kept_master_ids(catalog, selected),
         obsolete_by_name={i.name: i for i in catalog.obsolete},
     )

@@ -255,6 +255,15 @@ def generated_region(rnd: random.Random, masters: list[Image], index: int) -> li
             # a copy under the obsolete name whose visibility must follow the master's
             flipped = "private" if master.visibility != "private" else "public"
             out.append(_copy(master, number + 650_000, region, visibility=flipped))
+    # Most copies of AMI images name this region's kernel and ramdisk, as a sync leaves them.
+    own_ids = {copy.name: copy.id for copy in out if copy.name in ("kernel", "ramdisk")}
+    for at, copy in enumerate(out):
+        if "kernel_id" in copy.properties and rnd.random() < 0.7:
+            props = dict(copy.properties)
+            for key, name in (("kernel_id", "kernel"), ("ramdisk_id", "ramdisk")):
+                if key in props and name in own_ids and rnd.random() < 0.9:
+                    props[key] = own_ids[name]
+            out[at] = replace(copy, properties=frozen(props))
     for extra in range(60):
         gone = _image(rnd, 700_000 + extra, f"gone-{extra}", f"gone-{extra}", region)
         raw: dict[str, Any] = {
