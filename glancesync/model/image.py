@@ -58,9 +58,14 @@ def is_managed_property(key: str) -> bool:
     return key not in SYSTEM_FIELDS and not key.startswith(IGNORED_PREFIXES)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Image:
-    """One image as one region's Glance describes it."""
+    """One image as one region's Glance describes it.
+
+    With slots: a region's listing is thousands of these, and the planner
+    reads a dozen fields of each; slots make that reading faster and the
+    values smaller (bench/planning.py).
+    """
 
     id: str
     name: str
@@ -84,6 +89,10 @@ class Image:
     properties: Mapping[str, Any] = field(default_factory=lambda: frozen({}))
     #: Everything Glance returned, kept for backups; not compared.
     raw: Mapping[str, Any] = field(default_factory=lambda: frozen({}), compare=False, repr=False)
+    #: Answers computed from the fields above by other modules, kept with
+    #: the value (a frozen value gives the same answer each time): see
+    #: :func:`glancesync.model.provenance.provenance_of`.
+    _memo: dict[str, Any] | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def is_public(self) -> bool:

@@ -88,8 +88,11 @@ def provenance_of(image: Image) -> Provenance | None:
     The answer is kept on the image: the planner asks it of one copy up to
     three times (sharing, metadata, retirement), and both are frozen values.
     """
-    memo = image.__dict__
-    if _MEMO in memo:
+    memo = image._memo
+    if memo is None:
+        memo = {}
+        object.__setattr__(image, "_memo", memo)
+    elif _MEMO in memo:
         return cast("Provenance | None", memo[_MEMO])
     found = _parse(image)
     memo[_MEMO] = found
