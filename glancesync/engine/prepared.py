@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import attrgetter, contains, eq
+from operator import attrgetter, contains, eq, itemgetter
 from typing import Any, NamedTuple
 
 from glancesync.config.settings import TargetSettings
@@ -34,6 +34,7 @@ from glancesync.model.provenance import (
 from glancesync.model.values import frozen
 
 _STAMP_KEYS = (SOURCE_ID, SOURCE_REGION, SOURCE_HASH)
+_stamp_values_of = itemgetter(*_STAMP_KEYS)
 #: The fields a copy must share with its master to be settled by the quick
 #: check: the strongest hash (so the same bytes), then what a metadata
 #: change would write or a format warning compare, then the properties.
@@ -149,14 +150,16 @@ def master_facts(master: Image, target: TargetSettings) -> MasterFacts:
     properties = copied_properties(master, target)
     # Most images copy all their properties: share the master's mapping then.
     wanted = master.properties if properties == master.properties else frozen(properties)
-    kept = wanted.keys() | set(AMI_KEYS)
-    ami = any(k in master.properties for k in AMI_KEYS)
-    stamped = stamp(master, master.region)
+    ami = not master.properties.keys().isdisjoint(AMI_KEYS)
     involved = ami or master.visibility == "shared"
+    removable: tuple[str, ...] = ()
+    if target.metadata_set:
+        kept = wanted.keys() | set(AMI_KEYS)
+        removable = tuple(sorted(k for k in target.metadata_set if k not in kept))
     return MasterFacts(
         wanted=wanted,
-        removable=tuple(sorted(k for k in target.metadata_set if k not in kept)),
-        stamp_values=tuple(stamped[k] for k in _STAMP_KEYS),
+        removable=removable,
+        stamp_values=_stamp_values_of(stamp(master, master.region)),
         tags=tuple(sorted(master.tags)),
         involved=involved,
         ami=ami,
