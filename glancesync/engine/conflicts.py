@@ -91,10 +91,11 @@ def plan_content(
             warnings += sharing.warnings
             if conversion is None:
                 warnings += format_warnings(master, chosen)
-        status = Status.OK if change.is_empty() else Status.PENDING_METADATA
-        action = Action.NONE if change.is_empty() else Action.UPDATE_METADATA
-        missing = () if foreign else storage.missing_stores(chosen)
-        if missing and change.is_empty():
+        empty = change.is_empty()
+        status = Status.OK if empty else Status.PENDING_METADATA
+        action = Action.NONE if empty else Action.UPDATE_METADATA
+        missing = () if foreign or not storage.stores else storage.missing_stores(chosen)
+        if missing and empty:
             status, action = Status.PENDING_UPLOAD, Action.COPY_STORES
         elif missing:
             warnings += (
