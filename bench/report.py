@@ -187,6 +187,14 @@ def report(results: dict[str, Any]) -> str:
                     ],
                     ["speed-up over the reference", f"{d['speedup']:.1f}x"],
                     [
+                        "reading every plan's entries (a status report), all regions",
+                        f"{d['entries_seconds_total']:.2f} s",
+                    ],
+                    [
+                        "images kept as in-sync pairs, all regions",
+                        f"{d['in_sync_pairs_all_regions']}",
+                    ],
+                    [
                         "plan_region, per region (median)",
                         f"{d['plan_ms_per_region_median']:.0f} ms",
                     ],

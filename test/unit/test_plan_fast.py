@@ -494,3 +494,15 @@ def test_the_per_target_view_lives_only_as_long_as_its_catalog() -> None:
     del catalog
     gc.collect()
     assert alive() is None and key not in prepared._views
+
+
+def test_the_planning_benchmark_runs_and_checks_its_plans_equal() -> None:
+    from bench import planning
+
+    figures = planning.run(n_images=400, n_regions=3, traced_regions=1)
+
+    assert figures["in_sync_pairs_all_regions"] > 800, "most copies are kept as pairs"
+    assert {"ok", "pending_metadata", "pending_upload", "error_checksum"} <= set(
+        figures["statuses_all_regions"]
+    )
+    assert figures["plan_seconds_total"] > 0 and figures["reference_seconds_total"] > 0
