@@ -194,12 +194,7 @@ def plan_region(
                     conversions[index] if conversions else None,
                 )
             )
-    in_sync = InSync(
-        positions=tuple(compress(range(len(copies)), settled_here)),
-        masters=tuple(compress(selected, settled_here)),
-        copies=tuple(compress(copies, settled_here)),
-        conversions=tuple(compress(conversions, settled_here)) if conversions else (),
-    )
+    in_sync = InSync(selected, tuple(settled_here), tuple(copies), conversions)
     entry_of = _content_entries(view, spelled, copies, conversions)
     _finish_entries(spelled, entry_of, view, catalog, by_name, project_id, leftovers)
     detailed = tuple(spelled[index] for index in sorted(spelled))
@@ -209,7 +204,7 @@ def plan_region(
     retiring = RetirePlan()
     if RetireMode(target.retire) is not RetireMode.KEEP:
         claimed = {e.region_image.id for e in (*detailed, *obsolete) if e.region_image is not None}
-        claimed.update(map(_ID, in_sync.copies))
+        claimed.update(map(_ID, compress(copies, settled_here)))
         # A region NAME_obsolete holding the bytes of the master's NAME_obsolete is not gone.
         obsolete_by_name = view.obsolete_by_name
         claimed |= {

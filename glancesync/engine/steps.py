@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
 from typing import NamedTuple
 
 from glancesync.engine.retire import Retirement, RetireMode
@@ -142,26 +143,42 @@ class InSync:
     Most images of a synchronised federation are in sync, and what the
     plan says of each is fully given by its master image, its copy and the
     copy's conversion: :func:`settled` makes the entry from them. Kept as
-    three aligned tuples, a region of ten thousand such images is planned
-    without ten thousand entries; a reader that wants them (the status
-    report, say) gets them from :attr:`RegionPlan.entries`, and apply, which
-    has nothing to do for them, never does (doc/design.rst, "A plan names
-    its in-sync images").
+    the planner left them (per position of the selection: whether it is in
+    sync, and the region's copy), a region of ten thousand such images is
+    planned without ten thousand entries; a reader that wants them (the
+    status report, say) gets them from :attr:`RegionPlan.entries`, and
+    apply, which has nothing to do for them, never does (doc/design.rst,
+    "A plan names its in-sync images").
     """
 
-    #: Where each image is in the selection the plan was made for.
-    positions: tuple[int, ...] = ()
-    masters: tuple[Image, ...] = ()
-    copies: tuple[Image, ...] = ()
-    #: Each copy's conversion; () when no copy is converted.
-    conversions: tuple[Conversion | None, ...] = ()
+    #: The selection the plan was made for.
+    selection: Sequence[Image] = ()
+    #: Per position of the selection: whether that image is in sync.
+    settled: tuple[bool, ...] = ()
+    #: Per position: the region's copy (meaningful where :attr:`settled`).
+    listed: tuple[Image, ...] = ()
+    #: Per position: the copy's conversion; () when no copy is converted.
+    converted: tuple[Conversion | None, ...] = ()
 
     def __len__(self) -> int:
-        return len(self.positions)
+        return self.settled.count(True)
+
+    @functools.cached_property
+    def positions(self) -> tuple[int, ...]:
+        """Where the in-sync images are in the selection."""
+        return tuple(compress(range(len(self.settled)), self.settled))
+
+    @property
+    def masters(self) -> tuple[Image, ...]:
+        return tuple(compress(self.selection, self.settled))
+
+    @property
+    def copies(self) -> tuple[Image, ...]:
+        return tuple(compress(self.listed, self.settled))
 
     def entries(self) -> list[PlannedImage]:
         """The entries these pairs stand for, in their order."""
-        conversions = self.conversions or (None,) * len(self.positions)
+        conversions = compress(self.converted, self.settled) if self.converted else repeat(None)
         return list(map(settled, self.masters, self.copies, conversions))
 
 
