@@ -48,6 +48,7 @@ class Renamed:
 def follow_renames(
     selected: Sequence[Image],
     by_name: Mapping[str, Sequence[Image]],
+    present: Sequence[Image],
     project_id: str | None,
     names: Set[str] | None = None,
 ) -> dict[str, Renamed]:
@@ -57,6 +58,7 @@ def follow_renames(
     rules apply to that name as to any other. A copy qualifies when it is
     ours, its provenance names the master image, it holds the master's
     bytes, and its name is not that of another selected master image.
+    *present* are the region's images, which *by_name* groups by name.
     *names* are the names of every selected image when *selected* holds
     only some of them (the planner passes those the region lacks).
     """
@@ -67,9 +69,8 @@ def follow_renames(
         names = {image.name for image in selected}
     others = [
         copy
-        for name in by_name.keys() - names
-        for copy in by_name[name]
-        if project_id is None or copy.owner == project_id
+        for copy in present
+        if copy.name not in names and (project_id is None or copy.owner == project_id)
     ]
     found: dict[str, Renamed] = {}
     for copy in sorted(others, key=lambda i: (i.created_at, i.id)):

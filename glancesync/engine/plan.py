@@ -177,7 +177,7 @@ def plan_region(
         )
     if missing:
         lacking = [selected[index] for index in missing]
-        renamed = follow_renames(lacking, by_name, project_id, names=view.positions.keys())
+        renamed = follow_renames(lacking, by_name, present, project_id, names=view.positions.keys())
         for index, image in zip(missing, lacking, strict=True):
             spelled[index] = (
                 renamed[image.name].planned(members, target)
