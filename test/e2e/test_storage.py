@@ -104,11 +104,14 @@ def test_qcow2_master_is_converted_by_the_region_and_locally_and_stays_ok(
     assert dry.stdout.count(f"upload (convert qcow2\u2192raw) {env.name('q')}") == 2
     assert snapshot(env, CONVERTING, "RegionThree") == before
 
-    run = env.sync(CONVERTING, "RegionThree", config=config)
+    report = tmp_path / "report.json"
+    run = env.sync("--report", str(report), CONVERTING, "RegionThree", config=config)
     assert run.code == 0, run.stderr
     assert f"[{CONVERTING}] {env.name('q')}: converted qcow2\u2192raw by the region" in run.stderr
     assert f"[RegionThree] {env.name('q')}: converted qcow2\u2192raw locally" in run.stderr
-    for region in (CONVERTING, "RegionThree"):
+    rows = {r["region"]: r["images"] for r in json.loads(report.read_text())["regions"]}
+    sent = {CONVERTING: len(data), "RegionThree": len(raw)}  # the region converts what it gets
+    for region, method in ((CONVERTING, "convert-region"), ("RegionThree", "convert-local")):
         copy = the(env, region)
         assert copy["disk_format"] == "raw" and copy["status"] == "active"
         assert copy["glancesync_converted_from"] == "qcow2"
@@ -116,6 +119,9 @@ def test_qcow2_master_is_converted_by_the_region_and_locally_and_stays_ok(
         assert copy["size"] == len(raw)
         # qemu-img's raw form, made here independently, is what the region holds
         assert copy["checksum"] == hashlib.md5(raw).hexdigest()
+        (row,) = rows[region]
+        assert (row["image"], row["action"], row["method"]) == (env.name("q"), "upload", method)
+        assert (row["result"], row["error"], row["bytes"]) == ("ok", "", sent[region])
 
     status = env.sync("--show-status", CONVERTING, "RegionThree", config=config)
     assert status.stdout.splitlines() == [
@@ -180,8 +186,18 @@ def test_copies_land_in_exactly_the_stores_asked(storage: Env) -> None:
     dry = env.sync("--dry-run", "RegionTwo", config=both)
     assert f"copy_stores (fs) {env.name('one')}" in dry.stdout
     assert f"upload {env.name('two')}" in dry.stdout
-    run = env.sync("RegionTwo", config=both)
+    report = env.tmp / "report.json"
+    run = env.sync("--report", str(report), "RegionTwo", config=both)
     assert run.code == 0, run.stderr
+    (region,) = json.loads(report.read_text())["regions"]
+    by_image = {row["image"]: row for row in region["images"]}
+    assert by_image[env.name("one")]["action"] == "copy_stores (fs)"
+    assert by_image[env.name("one")]["method"] == "copy-image"
+    assert by_image[env.name("one")]["bytes"] == 0, "the region copies it, nothing is sent"
+    assert (by_image[env.name("two")]["action"], by_image[env.name("two")]["method"]) == (
+        "upload",
+        "store",
+    )
     for short in ("one", "two"):
         stores = env.glance.one("RegionTwo", env.name(short))["stores"]
         assert set(stores.split(",")) == {"fs", "fs2"}
