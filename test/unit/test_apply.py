@@ -215,6 +215,23 @@ def test_backup_is_json_lines_with_every_field(cloud: MemoryCloud, tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
+def test_a_backup_never_replaces_another_of_the_same_second(
+    cloud: MemoryCloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud.add("RegionTwo", "base", b"abc", nid="1")
+    sync = make_sync(cloud)
+    monkeypatch.setattr("glancesync.runner.backup.time.strftime", lambda _: "20261201_101010")
+    first = sync.backup_glancemetadata_region("RegionTwo", tmp_path)
+    cloud.add("RegionTwo", "later", b"def", nid="2")
+    second = sync.backup_glancemetadata_region("RegionTwo", tmp_path)
+
+    assert first.name == "backup_RegionTwo_20261201_101010.jsonl"
+    assert second.name == "backup_RegionTwo_20261201_101010_2.jsonl"
+    assert len(first.read_text().splitlines()) == 1, "the first backup is kept as it was"
+    assert len(second.read_text().splitlines()) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, second.name]
+
+
 def test_delete_image_asks_and_refuses_foreign(
     cloud: MemoryCloud, monkeypatch: pytest.MonkeyPatch
 ) -> None:
