@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from glancesync.config.settings import Settings
 from glancesync.figures import failed_figures, report_document, write_report
-from glancesync.metrics import write_metrics
 from glancesync.model.figures import RegionFigures
 from glancesync.runner.regions import RegionReport
 
@@ -54,6 +53,9 @@ def write_figures(
     ended = time.time()
     ok = True
     if settings.metrics_file:
+        # Imported here: prometheus_client costs every other run (--help too) 40 ms.
+        from glancesync.metrics import write_metrics
+
         try:
             write_metrics(settings.metrics_file, figures, mode, exit_code, started, ended)
         except OSError as error:

@@ -308,3 +308,12 @@ def test_parallel_run_selects_once_and_warns_once(
     seen = capfd.readouterr().err + "".join(p.read_text() for p in logs.rglob("*.log"))
     assert len(list(logs.rglob("*.log"))) == 2
     assert seen.count("metadata_condition failed for image 'odd'") == 1
+
+
+def test_the_command_line_loads_prometheus_client_only_for_a_metrics_file() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, glancesync.cli; print('prometheus_client' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
