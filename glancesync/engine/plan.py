@@ -138,22 +138,10 @@ def plan_region(
     by_name = _by_name(present)
     conversions = _conversions(view, storage, offer)
 
-    # Most images are in sync: one pass over all copies settles them
-    # (prepared.quickly_in_sync); every other image takes the full rules.
+    # Most images are in sync: one pass over all copies settles them;
+    # every other image takes the full rules.
     copies = _copies_at(view, by_name, len(present))
-    settled_here = quickly_in_sync(view, copies, project_id)
-    if conversions:
-        # A converted copy holds other bytes than the master's: never quick.
-        settled_here = list(map(and_, settled_here, map(is_, conversions, repeat(None))))
-    if storage.stores:
-        for index in compress(range(len(copies)), settled_here):
-            if storage.missing_stores(copies[index]):
-                settled_here[index] = False
-    if not conversions and not storage.stores:
-        # Where copies are converted or stored apart, the AMI rules see a
-        # kernel's entry as its conversion or stores leave it: full rules then.
-        settle_ami_copies(view, copies, project_id, settled_here)
-
+    settled_here = _settled_quickly(view, copies, project_id, conversions, storage)
     spelled: dict[int, PlannedImage] = {}
     missing: list[int] = []
     for index in compress(range(len(copies)), map(not_, settled_here)):
@@ -231,6 +219,32 @@ def plan_region(
         retire_blocked=retiring.blocked,
         blocked=_preflight(region, storage, detailed, offer),
     )
+
+
+def _settled_quickly(
+    view: TargetView,
+    copies: Sequence[Image],
+    project_id: str | None,
+    conversions: Sequence[Conversion | None],
+    storage: Storage,
+) -> list[bool]:
+    """Per selected image, whether the quick check settles its copy (prepared.quickly_in_sync).
+
+    A converted copy holds other bytes than the master's, and a copy that
+    lacks a wanted store needs a copy-image: neither is settled here.
+    """
+    settled_here = quickly_in_sync(view, copies, project_id)
+    if conversions:
+        settled_here = list(map(and_, settled_here, map(is_, conversions, repeat(None))))
+    if storage.stores:
+        for index in compress(range(len(copies)), settled_here):
+            if storage.missing_stores(copies[index]):
+                settled_here[index] = False
+    if not conversions and not storage.stores:
+        # Where copies are converted or stored apart, the AMI rules see a
+        # kernel's entry as its conversion or stores leave it: full rules then.
+        settle_ami_copies(view, copies, project_id, settled_here)
+    return settled_here
 
 
 def _finish_entries(
