@@ -113,10 +113,11 @@ def plan_region(
     stores, quotas), read before a plan that writes: conversions are planned
     from it, and a plan the region cannot take is ``blocked``.
 
-    The cyclic garbage collector is paused meanwhile: a plan is tens of
-    thousands of acyclic frozen values, and the collector's passes over the
-    whole heap, triggered by their allocation, would find nothing to free
-    (bench/planning.py measures the difference).
+    The cyclic garbage collector is paused meanwhile: planning a region
+    allocates thousands of acyclic values (tuples of fields, entries), and
+    the collector's passes over the whole heap, triggered by their
+    allocation, would find nothing to free. Without the pause, bench part d
+    took 1.21 to 1.35 s instead of 1.04 to 1.08 s in the same hour.
     """
     storage = storage_for(target, region.name)
     mine = (

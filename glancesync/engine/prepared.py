@@ -291,14 +291,18 @@ def _ami_refs(
     found: dict[int, tuple[tuple[str, int], ...]] = {}
     for index, image in enumerate(selected):
         keys = [key for key in AMI_KEYS if key in image.properties]
-        if not keys or image.visibility == "shared" or not image.os_hash_value:
+        hashed = image.os_hash_algo and image.os_hash_value
+        if not keys or image.visibility == "shared" or not hashed:
             continue
-        if not image.os_hash_algo:
-            continue
-        named = [catalog.by_id.get(str(image.properties[key])) for key in keys]
-        at = [positions.get(ref.name) if ref is not None else None for ref in named]
-        if all(a is not None for a in at):
-            found[index] = tuple((key, a) for key, a in zip(keys, at, strict=True) if a is not None)
+        refs = []
+        for key in keys:
+            named = catalog.by_id.get(str(image.properties[key]))
+            at = positions.get(named.name) if named is not None else None
+            if at is None:
+                break  # not an image of the master, or not selected: the full rules
+            refs.append((key, at))
+        else:
+            found[index] = tuple(refs)
     return found
 
 
