@@ -7,16 +7,14 @@ the work glancesync does can never disagree.
 
 from __future__ import annotations
 
-import functools
-import gc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from itertools import compress, repeat
 from operator import and_, attrgetter, is_, itemgetter, not_
-from typing import ParamSpec, TypeVar
 
 from glancesync.config.settings import TargetSettings
 from glancesync.engine.ami import resolve_ami
+from glancesync.engine.collector import collector_paused
 from glancesync.engine.conflicts import plan_content
 from glancesync.engine.life import adoption_plan, follow_renames
 from glancesync.engine.obsolete import plan_obsolete
@@ -64,27 +62,8 @@ _first = itemgetter(0)
 #: The group of a name the region does not hold.
 _NO_GROUP = (NO_COPY,)
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
-
-def _collector_paused(function: Callable[P, R]) -> Callable[P, R]:
-    """Run *function* with the cyclic garbage collector paused (see :func:`plan_region`)."""
-
-    @functools.wraps(function)
-    def paused(*args: P.args, **kwargs: P.kwargs) -> R:
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if enabled:
-                gc.enable()
-
-    return paused
-
-
-@_collector_paused
+@collector_paused
 def plan_region(
     region: RegionRef,
     catalog: MasterCatalog,

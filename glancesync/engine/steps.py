@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import compress, repeat
 from typing import NamedTuple
 
+from glancesync.engine.collector import collector_paused
 from glancesync.engine.retire import Retirement, RetireMode
 from glancesync.engine.storage import Conversion
 from glancesync.model.changes import MetadataChange, NewImage
@@ -177,9 +178,27 @@ class InSync:
         return tuple(compress(self.listed, self.settled))
 
     def entries(self) -> list[PlannedImage]:
-        """The entries these pairs stand for, in their order."""
+        """The entries these pairs stand for, in their order.
+
+        Each is :func:`settled` of its pair, made field by field at C speed
+        (``PlannedImage._make``): a status report of a large federation
+        reads hundreds of thousands.
+        """
         conversions = compress(self.converted, self.settled) if self.converted else repeat(None)
-        return list(map(settled, self.masters, self.copies, conversions))
+        fields = zip(
+            self.masters,
+            repeat(Status.OK),
+            repeat(Action.NONE),
+            self.copies,
+            repeat(NO_CHANGE),
+            repeat(None),
+            repeat(NO_AWAITS),
+            repeat(()),
+            repeat(()),
+            conversions,
+            repeat(()),
+        )
+        return list(map(PlannedImage._make, fields))
 
 
 #: A region with no image in sync.
@@ -211,16 +230,15 @@ class RegionPlan:
     blocked: str | None = None
 
     @functools.cached_property
+    @collector_paused
     def entries(self) -> tuple[PlannedImage, ...]:
         """One entry per selected master image, smallest first."""
         if not self.in_sync:
             return self.detailed
-        count = len(self.in_sync) + len(self.detailed)
-        merged: list[PlannedImage | None] = [None] * count
-        for position, entry in zip(self.in_sync.positions, self.in_sync.entries(), strict=True):
-            merged[position] = entry
-        spelled = iter(self.detailed)
-        return tuple(entry if entry is not None else next(spelled) for entry in merged)
+        # Position by position, the next in-sync entry where the image is
+        # settled, else the next spelled-out one (a bool indexes the pair).
+        sources = (iter(self.detailed), iter(self.in_sync.entries()))
+        return tuple(map(next, map(sources.__getitem__, self.in_sync.settled)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RegionPlan):
