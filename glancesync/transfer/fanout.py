@@ -64,6 +64,12 @@ def claim(final: Path) -> int | None:
     return fd
 
 
+def release(fd: int, final: Path) -> None:
+    """Give back a claim that turned out not to be needed: no fill is written."""
+    fill_path(final).unlink(missing_ok=True)
+    os.close(fd)
+
+
 def produce(
     fd: int,
     final: Path,
@@ -164,3 +170,8 @@ def follow(
             )
             yield from rest_from_master(offset)
             return
+        # Past the last byte, wait for the producer to let go too: the upload
+        # then ends once the spool copy is settled (renamed into place, or
+        # removed when the master's bytes did not verify), never before.
+        while not _producer_gone(stream):
+            sleep(POLL_SECONDS)

@@ -55,6 +55,11 @@ def _is_uuid(text: str) -> bool:
         return False
 
 
+def _finished(spooled: Path, image: Image) -> bool:
+    """Whether the spool holds the image's whole verified copy."""
+    return spooled.is_file() and spooled.stat().st_size == image.size
+
+
 def _read_file(path: Path) -> Iterator[bytes]:
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
@@ -102,15 +107,17 @@ class MasterSource:
         if spool is None or spooled is None:
             self._read_from(image, STREAM)
             return self.from_master(image)
-        if spooled.is_file() and spooled.stat().st_size == image.size:
-            LOG.debug("reading %s from the spool", image.name)
-            self._read_from(image, SPOOL)
-            return _read_file(spooled)
+        if _finished(spooled, image):
+            return self._from_spool(image, spooled)
         filling = fanout.fill_path(spooled).exists()
         if not filling and not spool.room_for(image.size):
             self._read_from(image, STREAM)
             return self.from_master(image)
         fd = None if filling else fanout.claim(spooled)
+        if fd is not None and _finished(spooled, image):
+            # Another upload finished the copy between the first look and the claim.
+            fanout.release(fd, spooled)
+            return self._from_spool(image, spooled)
         if fd is not None:
             LOG.debug("reading %s from the master into the spool", image.name)
             chunks = self.from_master(image, counted=False)
@@ -120,6 +127,11 @@ class MasterSource:
         # The upload that claimed the fill streams the master's bytes; the others share them.
         self._read_from(image, STREAM if fd is not None else SPOOL)
         return fanout.follow(spooled, image, lambda offset: self.from_master(image, offset))
+
+    def _from_spool(self, image: Image, spooled: Path) -> Iterator[bytes]:
+        LOG.debug("reading %s from the spool", image.name)
+        self._read_from(image, SPOOL)
+        return _read_file(spooled)
 
     def origin(self, image: Image) -> str:
         """Where this thread's last :meth:`chunks` of *image* read it from.

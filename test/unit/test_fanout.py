@@ -183,3 +183,49 @@ def test_a_bad_bwlimit_is_one_usage_line(
     assert run(cloud, "--bwlimit", "fast") == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "bwlimit" in err[0] and "not a number of MB/s" in err[0]
+
+
+def test_a_copy_finished_just_before_a_claim_is_read_from_the_spool(
+    cloud: MemoryCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other upload renames its fill into place between this one's looks and its claim."""
+    data = os.urandom(50_000)
+    image = cloud.add("RegionOne", "a", data)
+    sync = make_sync(cloud)
+    claim = fanout.claim
+
+    def late_claim(final: Path) -> int | None:
+        final.write_bytes(data)  # the other upload's copy, settled meanwhile
+        return claim(final)
+
+    monkeypatch.setattr(fanout, "claim", late_claim)
+    with sync.spool() as directory:
+        assert directory is not None
+        assert b"".join(sync.source.chunks(image)) == data
+        assert sync.source.origin(image) == "spool"
+        assert cloud.downloads == [], "no second read of the master"
+        spooled = sync.source.spool.path_for(image) if sync.source.spool else None
+        assert spooled is not None and not fanout.fill_path(spooled).exists()
+
+
+def test_a_reader_ends_only_once_the_producer_let_go(cloud: MemoryCloud, tmp_path: Path) -> None:
+    """All bytes read is not the end: the spool copy must be settled first."""
+    data = b"x" * 10
+    image = cloud.add("RegionOne", "a", data)
+    final = tmp_path / "a-copy"
+    fd = fanout.claim(final)
+    assert fd is not None
+    os.write(fd, data)  # every byte written, the producer still at work
+    waits: list[float] = []
+
+    def producer_finishes(seconds: float) -> None:
+        waits.append(seconds)
+        os.replace(fanout.fill_path(final), final)
+        os.close(fd)
+
+    def no_master(offset: int) -> Iterator[bytes]:
+        raise AssertionError("the master is not read again")
+
+    assert b"".join(fanout.follow(final, image, no_master, sleep=producer_finishes)) == data
+    assert waits == [fanout.POLL_SECONDS], "it waited for the producer once, after the last byte"
+    assert final.read_bytes() == data
