@@ -115,12 +115,17 @@ def as_int(entry: Entry, minimum: int, maximum: int | None = None) -> int:
     return value
 
 
+def as_number(entry: Entry) -> float:
+    """The entry as a float; NaN when it is not a number (callers check the range)."""
+    try:
+        return float(entry.value.strip())
+    except ValueError:
+        return math.nan
+
+
 def as_positive(entry: Entry) -> float:
     """A finite number greater than 0."""
-    try:
-        value = float(entry.value.strip())
-    except ValueError:
-        value = math.nan
+    value = as_number(entry)
     if not (math.isfinite(value) and value > 0):
         raise fail(entry, f"not a positive number: {quote(entry.value)}")
     return value

@@ -30,6 +30,7 @@ from glancesync.config.ini import (
     as_bool,
     as_int,
     as_list,
+    as_number,
     as_positive,
     fail,
     one_of,
@@ -150,10 +151,7 @@ def interface(entry: Entry) -> str:
 
 def rate(entry: Entry) -> float:
     """A bandwidth in MB/s: a finite number >= 0, where 0 means no cap."""
-    try:
-        value = float(entry.value.strip())
-    except ValueError:
-        value = math.nan
+    value = as_number(entry)
     if not (math.isfinite(value) and value >= 0):
         raise fail(entry, f"not a number of MB/s >= 0: {quote(entry.value)}")
     return value

@@ -21,7 +21,7 @@ from glancesync.engine.storage import Conversion
 from glancesync.model.changes import MetadataChange, NewImage
 from glancesync.model.image import Image
 from glancesync.model.region import RegionRef
-from glancesync.model.values import frozen
+from glancesync.model.values import empty
 
 
 class Status(str, enum.Enum):
@@ -91,7 +91,7 @@ RETIRE_ACTIONS = {
 
 
 #: The AMI references of an entry that awaits none.
-NO_AWAITS: Mapping[str, str] = frozen({})
+NO_AWAITS: Mapping[str, str] = empty()
 
 
 class PlannedImage(NamedTuple):

@@ -142,20 +142,35 @@ class Env:
         return path
 
     def sync(self, *args: str, config: Path | None = None) -> Run:
-        path = config or self.config()
-        env = dict(os.environ)
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        env["GLANCESYNC_CONFIG"] = str(path)
+        """./sync.py with these arguments, to its end."""
         done = subprocess.run(
             ["./sync.py", *args],
             cwd=ROOT,
-            env=env,
+            env=self._child_env(config),
             capture_output=True,
             text=True,
             timeout=600,
             check=False,
         )
         return Run(done.returncode, done.stdout, done.stderr)
+
+    def start(self, *args: str, config: Path | None = None) -> subprocess.Popen[str]:
+        """./sync.py started in the background, as :meth:`sync` runs it."""
+        return subprocess.Popen(
+            ["./sync.py", *args],
+            cwd=ROOT,
+            env=self._child_env(config),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def _child_env(self, config: Path | None) -> dict[str, str]:
+        """This environment, with the venv's python first and the test's config."""
+        env = dict(os.environ)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env["GLANCESYNC_CONFIG"] = str(config or self.config())
+        return env
 
 
 def _merge_sections(text: str) -> str:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from glancesync.model.region import RegionRef
 from glancesync.runner.regionlock import region_locks
-from test.e2e.conftest import ROOT, Env
+from test.e2e.conftest import Env
 
 
 def test_a_wrong_password_says_authentication_failed_once(env: Env) -> None:
@@ -30,21 +25,6 @@ def test_a_wrong_password_says_authentication_failed_once(env: Env) -> None:
     assert env.glance.named("RegionTwo", env.name("a")) == []
 
 
-def _start(env: Env, config: Path, *args: str) -> subprocess.Popen[str]:
-    """./sync.py in the background, as Env.sync runs it."""
-    child_env = dict(os.environ)
-    child_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{child_env.get('PATH', '')}"
-    child_env["GLANCESYNC_CONFIG"] = str(config)
-    return subprocess.Popen(
-        ["./sync.py", *args],
-        cwd=ROOT,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_syncs_of_disjoint_regions_run_side_by_side_and_overlapping_ones_refuse(
     env: Env,
 ) -> None:
@@ -54,7 +34,7 @@ def test_syncs_of_disjoint_regions_run_side_by_side_and_overlapping_ones_refuse(
     # A sync that still runs on RegionTwo, held by this test.
     with region_locks(lock_file, [RegionRef("master", "RegionTwo")]):
         # First process: takes RegionThree, then waits for RegionTwo.
-        first = _start(env, config, "--wait-lock", "300", "RegionThree", "RegionTwo")
+        first = env.start("--wait-lock", "300", "RegionThree", "RegionTwo", config=config)
         assert first.stderr is not None
         seen = []
         for line in first.stderr:

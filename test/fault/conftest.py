@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from test.e2e.conftest import REGIONS, ROOT, STATE, Env, Glance, _cloud_is_up
+from test.e2e.conftest import REGIONS, ROOT, STATE, Glance, _cloud_is_up
 from test.e2e.conftest import env as env
 from test.fault.proxy import FaultProxy
 from tools.devcloud import topology
@@ -146,22 +146,6 @@ def kill9_server(name: str) -> None:
     for pid in victims:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-def sync_popen(env: Env, *args: str, config: Path | None = None) -> subprocess.Popen[str]:
-    """./sync.py started in the background, with the same environment as env.sync."""
-    path = config or env.config()
-    child_env = dict(os.environ)
-    child_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{child_env.get('PATH', '')}"
-    child_env["GLANCESYNC_CONFIG"] = str(path)
-    return subprocess.Popen(
-        ["./sync.py", *args],
-        cwd=ROOT,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60, every: float = 0.2) -> Any:

@@ -27,7 +27,6 @@ from test.fault.conftest import (
     devcloud,
     kill9_server,
     server_stopped,
-    sync_popen,
     wait_for,
 )
 from test.fault.proxy import FaultProxy
@@ -88,7 +87,7 @@ def test_glance_killed_mid_upload_leaves_no_partial_image(env: Env, proxy: Fault
     name, size = env.name("big"), 48 * 2**20
     env.glance.create_streamed("RegionOne", name, size)  # type: ignore[attr-defined]
     proxy.throttle(6e6)  # about 8 s for the upload: time to kill the server in the middle
-    child = sync_popen(env, "RegionProxy")
+    child = env.start("RegionProxy")
     try:
         wait_for(
             "a saving image in RegionThree",
@@ -189,7 +188,7 @@ def test_sync_killed_mid_upload_then_rerun(env: Env, proxy: FaultProxy, tmp_path
     env.glance.create_streamed("RegionOne", name, size)  # type: ignore[attr-defined]
     lock = f"main.lock_file={tmp_path / 'sync.lock'}"
     proxy.throttle(4e6)
-    child = sync_popen(env, "--config", lock, "RegionProxy")
+    child = env.start("--config", lock, "RegionProxy")
     try:
         wait_for(
             "a saving image in RegionThree",
@@ -276,7 +275,7 @@ def test_wait_lock_waits_for_the_holder(env: Env, held_lock: Any) -> None:
     path, handle = held_lock
     name = env.name("w")
     env.glance.create("RegionOne", name, env.data("w"))
-    child = sync_popen(env, "--wait-lock", "60", "--config", f"main.lock_file={path}", "RegionTwo")
+    child = env.start("--wait-lock", "60", "--config", f"main.lock_file={path}", "RegionTwo")
     try:
         time.sleep(3)
         assert child.poll() is None, child.communicate()

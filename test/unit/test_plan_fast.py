@@ -25,7 +25,7 @@ from glancesync.config.settings import ChecksumList, Credentials, TargetSettings
 from glancesync.engine.plan import plan_region
 from glancesync.engine.selection import master_catalog, select
 from glancesync.engine.sharing import MemberLists
-from glancesync.engine.steps import Action, PlannedImage, RegionPlan, Status, settled
+from glancesync.engine.steps import Action, InSync, PlannedImage, RegionPlan, Status, settled
 from glancesync.engine.storage import REGION_SIDE, Conversion
 from glancesync.model.image import Image
 from glancesync.model.provenance import (
@@ -411,19 +411,26 @@ def test_fast_adoption_plans_equal_reference_ones() -> None:
         assert any(e.action is Action.ADOPT for e in got.entries)
 
 
-def test_a_settled_entry_is_the_plain_in_sync_entry() -> None:
+def test_in_sync_pairs_read_back_as_the_plain_in_sync_entries() -> None:
     _, masters, listings = _federation(4, images=10, regions=1)
-    master, copy = masters[3], listings[0][0]
-
-    plain = PlannedImage(master, Status.OK, Action.NONE, copy)
-    fast = settled(master, copy)
-    assert fast == plain and repr(fast) == repr(plain)
-    assert fast._replace(status=Status.PENDING_METADATA) == plain._replace(
-        status=Status.PENDING_METADATA
-    )
     conversion = Conversion("qcow2", "raw", REGION_SIDE)
-    converted = PlannedImage(master, Status.OK, Action.NONE, copy, conversion=conversion)
-    assert settled(master, copy, conversion) == converted
+    pairs = InSync(
+        selection=masters[2:6],
+        settled=(True, False, True, True),
+        listed=tuple(listings[0][:4]),
+        converted=(conversion, None, None, conversion),
+    )
+
+    got = pairs.entries()
+    triples = [
+        (masters[2], listings[0][0], conversion),
+        (masters[4], listings[0][2], None),
+        (masters[5], listings[0][3], conversion),
+    ]
+    plain = [PlannedImage(m, Status.OK, Action.NONE, c, conversion=v) for m, c, v in triples]
+    assert got == plain and repr(got) == repr(plain)
+    assert got == [settled(m, c, v) for m, c, v in triples]
+    assert len(pairs) == 3 and pairs.positions == (0, 2, 3)
 
 
 def test_in_sync_images_are_kept_as_pairs_and_read_back_as_entries() -> None:
